@@ -1,0 +1,1 @@
+"""The declarative endpoint engine: routes, validation and CRUD from the api_endpoints table."""

@@ -1,0 +1,241 @@
+"""The Falcon app: one dispatcher serves every endpoint row under /api."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import falcon
+
+from engine.auth import Authenticator
+from engine.config import Config, load
+from engine.db import Database
+from engine.endpoints import CompiledEndpoint, EndpointRegistry
+from engine.errors import (
+    ApiError,
+    BadRequest,
+    EndpointDisabled,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
+from engine.openapi import build_spec
+from engine.registry import Request, Result, load_handler_modules
+from engine.validation import parse_json
+
+log = logging.getLogger("taskmanager")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds") + "Z"
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return value.decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, default=_json_default, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def _send(resp: falcon.Response, status: int, body: Any,
+          headers: dict[str, str] | None = None) -> None:
+    resp.status = falcon.code_to_http_status(status)
+    if headers:
+        resp.set_headers(headers)
+    if status != 204:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = dumps(body)
+
+
+class Hygiene:
+    """Request id, `Cache-Control: no-store` and CORS on every response."""
+
+    def __init__(self, cors_origins: tuple[str, ...]) -> None:
+        self.cors_origins = set(cors_origins)
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        given = req.get_header("X-Request-ID") or ""
+        req.context.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+    def process_response(self, req: falcon.Request, resp: falcon.Response,
+                         resource: Any, req_succeeded: bool) -> None:
+        resp.set_header("X-Request-ID", req.context.get("request_id", ""))
+        resp.set_header("Cache-Control", "no-store")
+        resp.set_header("X-Content-Type-Options", "nosniff")
+        origin = req.get_header("Origin")
+        if origin and ("*" in self.cors_origins or origin in self.cors_origins):
+            resp.set_header("Access-Control-Allow-Origin", origin)
+            resp.set_header("Vary", "Origin")
+            resp.set_header("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+            if req.method == "OPTIONS" and req.get_header("Access-Control-Request-Method"):
+                resp.set_header("Access-Control-Allow-Methods",
+                                resp.get_header("Allow") or "GET, POST, PATCH, PUT, DELETE")
+                resp.set_header("Access-Control-Allow-Headers",
+                                "Content-Type, X-API-Key, Authorization, X-Request-ID")
+                resp.set_header("Access-Control-Max-Age", "600")
+
+
+class Dispatcher:
+    """The sink for /api: finds the endpoint row, checks role and input, runs the operation."""
+
+    def __init__(self, registry: EndpointRegistry, auth: Authenticator, db: Database,
+                 max_body: int) -> None:
+        self.registry = registry
+        self.auth = auth
+        self.db = db
+        self.max_body = max_body
+
+    def __call__(self, req: falcon.Request, resp: falcon.Response, **_: Any) -> None:
+        found = self.registry.current().find(req.path)
+        if found is None:
+            raise NotFound(f"No endpoint at {req.path}.", code="ROUTE_NOT_FOUND")
+        methods, params = found
+        allow = ", ".join(sorted(m for m, c in methods.items() if c.endpoint.is_active))
+        if req.method == "OPTIONS":
+            resp.status, resp.data = falcon.HTTP_204, b""
+            resp.set_header("Allow", allow + ", OPTIONS" if allow else "OPTIONS")
+            return
+        compiled = methods.get(req.method)
+        if compiled is None:
+            raise MethodNotAllowed(f"{req.method} is not allowed on {req.path}.",
+                                   headers={"Allow": allow})
+        if not compiled.endpoint.is_active:
+            raise EndpointDisabled(f"{req.method} {compiled.endpoint.path} is switched off.")
+        caller = self.auth.authorize(_api_key(req), compiled.endpoint.required_role)
+        request = Request(
+            path=compiled.path.validate(compiled.path.coerce_query(params)),
+            query=compiled.query.validate(compiled.query.coerce_query(req.params)),
+            body=self._body(req, compiled),
+            role=caller.role, identity=caller.identity,
+            request_id=req.context.request_id, endpoint=compiled.endpoint,
+        )
+        result = self.db.run(lambda conn: compiled.operation(request, conn),
+                             write=compiled.write)
+        if not isinstance(result, Result):
+            result = Result(result)
+        body: dict[str, Any] = {"success": True, "data": result.data}
+        if result.message:
+            body["message"] = result.message
+        if result.meta is not None:
+            body["meta"] = result.meta
+        _send(resp, result.status, body, result.headers)
+
+    def _body(self, req: falcon.Request, compiled: CompiledEndpoint) -> Any:
+        if req.method not in _BODY_METHODS:
+            return None
+        length = req.content_length
+        if length is not None and length > self.max_body:
+            raise PayloadTooLarge(f"The body is {length} bytes; the limit is {self.max_body}.")
+        raw = req.bounded_stream.read(self.max_body + 1)
+        if len(raw) > self.max_body:
+            raise PayloadTooLarge(f"The body is larger than {self.max_body} bytes.")
+        if raw.strip():
+            media = (req.content_type or "").split(";")[0].strip().lower()
+            if media != "application/json" and not media.endswith("+json"):
+                raise UnsupportedMediaType()
+            body = parse_json(raw)
+        else:
+            body = {}
+        return compiled.body.validate(body) if compiled.body else body
+
+
+def _api_key(req: falcon.Request) -> str | None:
+    key = req.get_header("X-API-Key")
+    if key:
+        return str(key)
+    authorization = req.get_header("Authorization") or ""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class OpenApiResource:
+    def __init__(self, registry: EndpointRegistry, config: Config) -> None:
+        self.registry = registry
+        self.config = config
+        self._cache: tuple[int, bytes] | None = None
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        routes = self.registry.current()
+        if self._cache is None or self._cache[0] != routes.revision:
+            self._cache = (routes.revision, dumps(build_spec(routes.active, self.config)))
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self._cache[1]
+
+
+class DocsResource:
+    def __init__(self) -> None:
+        self.page = (Path(__file__).parent / "static" / "docs.html").read_bytes()
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = falcon.MEDIA_HTML
+        resp.set_header("Content-Security-Policy",
+                        "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                        "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+        resp.set_header("X-Frame-Options", "DENY")
+        resp.data = self.page
+
+
+def _render_api_error(req: falcon.Request, resp: falcon.Response, exc: ApiError,
+                      params: Any) -> None:
+    _send(resp, exc.status, exc.body(), exc.headers)
+
+
+_FALCON_CODES = {400: "BAD_REQUEST", 404: "ROUTE_NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+                 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE"}
+
+
+def _render_http_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError,
+                       params: Any) -> None:
+    status = exc.status_code
+    body = {"success": False, "error": exc.title + (f": {exc.description}"
+                                                    if exc.description else ""),
+            "code": _FALCON_CODES.get(status, f"HTTP_{status}")}
+    _send(resp, status, body, dict(exc.headers or {}))
+
+
+def _render_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception,
+                       params: Any) -> None:
+    request_id = req.context.get("request_id", "")
+    log.exception("unhandled error in %s %s (request id %s)", req.method, req.path, request_id)
+    _send(resp, 500, {"success": False, "code": "INTERNAL_ERROR", "request_id": request_id,
+                      "error": f"Internal server error; quote request id {request_id}."})
+
+
+def create_app(config: Config | None = None, db: Database | None = None) -> falcon.App:
+    """Build the WSGI app for `config` (default: the environment)."""
+    config = config or load()
+    db = db or Database.from_url(config.database_url, config.db_pool_size)
+    handlers = load_handler_modules(config.handler_modules)
+    registry = EndpointRegistry(db, handlers, config.reload_interval)
+    auth = Authenticator(db, config.auth_enabled, config.reload_interval)
+    app = falcon.App(middleware=[Hygiene(config.cors_origins)])
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.auto_parse_qs_csv = False
+    app.add_route("/api/openapi.json", OpenApiResource(registry, config))
+    app.add_route("/api/docs", DocsResource())
+    app.add_sink(Dispatcher(registry, auth, db, config.max_body_bytes), prefix=r"/api(/|$)")
+    app.add_error_handler(Exception, _render_unexpected)
+    app.add_error_handler(falcon.HTTPError, _render_http_error)
+    app.add_error_handler(ApiError, _render_api_error)
+    return app
+
+
+def wsgi() -> falcon.App:
+    """Entry point for gunicorn (`engine.app:wsgi()`)."""
+    return create_app()
+
+
+__all__ = ["BadRequest", "create_app", "wsgi"]

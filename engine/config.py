@@ -1,0 +1,166 @@
+"""Settings, declared once: name, default, parser and help; read from `TASKMANAGER_*`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "TASKMANAGER_"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting has a value the service cannot start with."""
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a whole number of at least 1")
+    return value
+
+
+def _positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("must be a number above 0")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    if not raw.startswith(("sqlite:///", "mysql://", "mysql+pymysql://")):
+        raise ValueError("must start with sqlite:/// or mysql://")
+    return raw
+
+
+def _bind(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("must look like HOST:PORT, e.g. 127.0.0.1:8000")
+    return raw
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError("must be one of " + ", ".join(allowed))
+        return value
+
+    return parse
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _module_list(raw: str) -> tuple[str, ...]:
+    modules = _csv(raw)
+    if not modules:
+        raise ValueError("must name at least one module")
+    return modules
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    parse: Callable[[str], Any]
+    help: str
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("DATABASE_URL", "sqlite:///taskmanager.db", _database_url,
+            "Database: sqlite:///path.db (embedded) or mysql://user:pass@host:port/db."),
+    Setting("BIND", "127.0.0.1:8000", _bind, "Address gunicorn listens on (HOST:PORT)."),
+    Setting("WORKERS", "2", _positive_int, "Number of gunicorn worker processes."),
+    Setting("THREADS", "1", _positive_int,
+            "Threads per worker process (above 1 selects gunicorn's gthread worker)."),
+    Setting("RELOAD_INTERVAL", "1.0", _positive_float,
+            "Seconds between checks of the endpoint table's revision in each process."),
+    Setting("MAX_BODY_BYTES", "1048576", _positive_int,
+            "Largest accepted request body in bytes; larger bodies get 413."),
+    Setting("CORS_ORIGINS", "", _csv,
+            "Comma-separated origins allowed by CORS ('*' for any); empty disables CORS."),
+    Setting("AUTH", "auto", _choice("auto", "on", "off"),
+            "API key auth: on, off, or auto (on for MySQL, off for SQLite)."),
+    Setting("HANDLER_MODULES", "handlers", _module_list,
+            "Comma-separated Python modules that register custom handlers."),
+    Setting("MIGRATIONS_DIR", str(PROJECT_ROOT / "migrations"), str,
+            "Folder of yoyo migrations."),
+    Setting("SEED_FILE", str(PROJECT_ROOT / "seeds" / "endpoints.yaml"), str,
+            "YAML file of endpoint definitions used by `taskmanager seed`."),
+    Setting("DB_POOL_SIZE", "4", _positive_int,
+            "Most idle MySQL connections kept per process."),
+    Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"),
+            "Log level of the server and CLI."),
+)
+
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parsed settings; attribute names are the lower-case setting names."""
+
+    values: Mapping[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name.upper()]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if self.database_url.startswith("sqlite") else "mysql"
+
+    @property
+    def auth_enabled(self) -> bool:
+        if self.auth == "auto":
+            return self.dialect == "mysql"
+        return bool(self.auth == "on")
+
+    def with_overrides(self, **overrides: str) -> Config:
+        env = {s.env: str(v) for s, v in self._raw_items()}
+        env.update({ENV_PREFIX + k.upper(): v for k, v in overrides.items()})
+        return load(env)
+
+    def _raw_items(self) -> list[tuple[Setting, Any]]:
+        items = []
+        for setting in SETTINGS:
+            value = self.values[setting.name]
+            raw = ",".join(value) if isinstance(value, tuple) else value
+            items.append((setting, raw))
+        return items
+
+
+def load(environ: Mapping[str, str] | None = None) -> Config:
+    """Read every setting from `environ` (default `os.environ`).
+
+    Raises:
+        ConfigError: a value does not parse, or an unknown `TASKMANAGER_*` variable is set.
+    """
+    environ = os.environ if environ is None else environ
+    unknown = sorted(
+        key for key in environ if key.startswith(ENV_PREFIX)
+        and key[len(ENV_PREFIX):] not in _BY_NAME and not key.startswith(ENV_PREFIX + "TEST_")
+    )
+    if unknown:
+        raise ConfigError(f"Unknown setting {unknown[0]}; known settings: "
+                          + ", ".join(s.env for s in SETTINGS))
+    values = {}
+    for setting in SETTINGS:
+        raw = environ.get(setting.env, setting.default)
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"Setting {setting.env}={raw!r} is invalid: {exc}.") from None
+    return Config(values)

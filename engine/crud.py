@@ -1,0 +1,297 @@
+"""Generic CRUD actions driven only by an endpoint row's `crud` config.
+
+Identifiers (table, columns) come only from the config, which the seed validates; request values
+are always bound parameters. Filters: `?col=v`, `?col__gte=v`, `?col__in=a,b`, `?col__null=true`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.db import Connection, placeholders
+from engine.errors import BadRequest, Conflict, NotFound
+from engine.registry import Request, Result
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=",
+             "in": "IN", "like": "LIKE", "null": "IS NULL"}
+PAGING = ("limit", "offset", "cursor", "sort")
+
+
+@dataclass(frozen=True)
+class Filter:
+    column: str
+    ops: tuple[str, ...]
+    schema: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CrudConfig:
+    """The whitelist one CRUD endpoint works within."""
+
+    table: str
+    columns: tuple[str, ...]
+    key: str = "id"
+    key_param: str = "id"
+    filters: tuple[Filter, ...] = ()
+    sort: tuple[str, ...] = ()
+    default_sort: tuple[str, ...] = ()
+    default_limit: int = 50
+    max_limit: int = 500
+    json_columns: frozenset[str] = frozenset()
+    writable: tuple[str, ...] = ()
+    path_filters: Mapping[str, str] = field(default_factory=dict)
+    count: bool = True
+    not_found_code: str = "NOT_FOUND"
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> CrudConfig:
+        filters = []
+        for column, spec in (raw.get("filters") or {}).items():
+            if isinstance(spec, list):
+                spec = {"ops": spec}
+            filters.append(Filter(column, tuple(spec.get("ops", ["eq"])),
+                                  spec.get("schema", {"type": "string", "maxLength": 255})))
+        key = raw.get("key", "id")
+        default_sort = raw.get("default_sort") or [key]
+        return cls(
+            table=raw["table"], columns=tuple(raw["columns"]), key=key,
+            key_param=raw.get("key_param", key), filters=tuple(filters),
+            sort=tuple(raw.get("sort", [])), default_sort=tuple(default_sort),
+            default_limit=int(raw.get("default_limit", 50)),
+            max_limit=int(raw.get("max_limit", 500)),
+            json_columns=frozenset(raw.get("json_columns", [])),
+            writable=tuple(raw.get("writable", [])),
+            path_filters=dict(raw.get("path_filters", {})),
+            count=bool(raw.get("count", True)),
+            not_found_code=raw.get("not_found_code", "NOT_FOUND"),
+        )
+
+    def identifiers(self) -> set[str]:
+        """Every identifier the config would put into SQL (the seed checks them)."""
+        names = {self.table, self.key, *self.columns, *self.writable, *self.path_filters.values()}
+        names |= {f.column for f in self.filters} | {s.lstrip("-") for s in self.sort}
+        return names | {s.lstrip("-") for s in self.default_sort}
+
+    def list_query_schema(self) -> dict[str, Any]:
+        """The query-string schema a list endpoint accepts: its filters plus paging."""
+        properties: dict[str, Any] = {
+            "limit": {"type": "integer", "minimum": 1, "maximum": self.max_limit,
+                      "description": f"Page size (default {self.default_limit})."},
+            "offset": {"type": "integer", "minimum": 0, "maximum": 10_000_000},
+            "cursor": {"type": "string", "maxLength": 2048,
+                       "description": "Opaque keyset cursor from `meta.next_cursor`."},
+        }
+        if self.sort:
+            choices = [c for s in self.sort for c in (s, "-" + s)]
+            properties["sort"] = {"type": "array", "items": {"enum": choices}, "maxItems": 4,
+                                  "description": "Comma-separated columns; '-' for descending."}
+        for flt in self.filters:
+            for op in flt.ops:
+                name = flt.column if op == "eq" else f"{flt.column}__{op}"
+                if op == "in":
+                    properties[name] = {"type": "array", "items": flt.schema, "maxItems": 100}
+                elif op == "null":
+                    properties[name] = {"type": "boolean"}
+                else:
+                    properties[name] = dict(flt.schema)
+        return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def q(identifier: str) -> str:
+    """Quote an identifier from config (backticks work in MySQL and SQLite)."""
+    if not IDENTIFIER.match(identifier):
+        raise ValueError(f"not an identifier: {identifier!r}")
+    return f"`{identifier}`"
+
+
+def _decode(config: CrudConfig, row: dict[str, Any]) -> dict[str, Any]:
+    for column in config.json_columns & row.keys():
+        if isinstance(row[column], str | bytes):
+            row[column] = json.loads(row[column])
+    return row
+
+
+def _select(config: CrudConfig) -> str:
+    return f"SELECT {', '.join(map(q, config.columns))} FROM {q(config.table)}"
+
+
+def _where(config: CrudConfig, request: Request) -> tuple[list[str], list[Any]]:
+    clauses, params = [], []
+    for param, column in config.path_filters.items():
+        clauses.append(f"{q(column)} = ?")
+        params.append(request.path[param])
+    for flt in config.filters:
+        for op in flt.ops:
+            name = flt.column if op == "eq" else f"{flt.column}__{op}"
+            if name not in request.query:
+                continue
+            value = request.query[name]
+            if op == "in":
+                clauses.append(f"{q(flt.column)} IN ({placeholders(len(value))})")
+                params.extend(value)
+            elif op == "null":
+                clauses.append(f"{q(flt.column)} IS {'' if value else 'NOT '}NULL")
+            else:
+                clauses.append(f"{q(flt.column)} {OPERATORS[op]} ?")
+                params.append(value)
+    return clauses, params
+
+
+def _sort_spec(config: CrudConfig, request: Request) -> list[tuple[str, bool]]:
+    """[(column, descending)], always ending with the key so the order is total."""
+    spec = [(s.lstrip("-"), s.startswith("-"))
+            for s in (request.query.get("sort") or config.default_sort)]
+    if config.key not in {column for column, _ in spec}:
+        spec.append((config.key, spec[-1][1] if spec else False))
+    return spec
+
+
+def _keyset(spec: list[tuple[str, bool]], values: list[Any]) -> tuple[str, list[Any]]:
+    """WHERE text selecting rows after `values` in `spec` order (NULLs sort first)."""
+    ors, params = [], []
+    for index, (column, descending) in enumerate(spec):
+        ands, value = [], values[index]
+        for (prev, _), prev_value in zip(spec[:index], values[:index], strict=False):
+            if prev_value is None:
+                ands.append(f"{q(prev)} IS NULL")
+            else:
+                ands.append(f"{q(prev)} = ?")
+                params.append(prev_value)
+        if value is None:
+            after = "1 = 0" if descending else f"{q(column)} IS NOT NULL"
+        else:
+            after = f"({q(column)} {'<' if descending else '>'} ?"
+            after += f" OR {q(column)} IS NULL)" if descending else ")"
+            params.append(value)
+        ors.append("(" + " AND ".join([*ands, after]) + ")")
+    return "(" + " OR ".join(ors) + ")", params
+
+
+def _encode_cursor(spec: list[tuple[str, bool]], row: dict[str, Any]) -> str:
+    values = [row[c].isoformat(" ", "microseconds") if isinstance(row[c], datetime) else row[c]
+              for c, _ in spec]
+    raw = json.dumps({"s": spec, "v": values}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(spec: list[tuple[str, bool]], cursor: str) -> list[Any]:
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if [tuple(s) for s in raw["s"]] != spec or len(raw["v"]) != len(spec):
+            raise ValueError
+        return list(raw["v"])
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        raise BadRequest("The cursor is invalid or belongs to another sort order.",
+                         code="INVALID_CURSOR") from None
+
+
+def list_rows(config: CrudConfig, request: Request, conn: Connection) -> Result:
+    clauses, params = _where(config, request)
+    spec = _sort_spec(config, request)
+    limit = request.query.get("limit", config.default_limit)
+    offset = request.query.get("offset", 0)
+    total = None
+    if config.count:
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        total = conn.fetchval(f"SELECT COUNT(*) FROM {q(config.table)}{where}", params)
+    page_clauses, page_params = list(clauses), list(params)
+    if "cursor" in request.query:
+        text, values = _keyset(spec, _decode_cursor(spec, request.query["cursor"]))
+        page_clauses.append(text)
+        page_params.extend(values)
+    columns = list(config.columns) + [c for c, _ in spec if c not in config.columns]
+    sql = f"SELECT {', '.join(map(q, columns))} FROM {q(config.table)}"
+    if page_clauses:
+        sql += " WHERE " + " AND ".join(page_clauses)
+    sql += " ORDER BY " + ", ".join(f"{q(c)} {'DESC' if d else 'ASC'}" for c, d in spec)
+    sql += " LIMIT ? OFFSET ?"
+    rows = conn.fetchall(sql, [*page_params, limit + 1, offset])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = _encode_cursor(spec, rows[-1]) if more and rows else None
+    hidden = set(columns) - set(config.columns)
+    items = [_decode(config, {k: v for k, v in row.items() if k not in hidden}) for row in rows]
+    meta = {"total": total, "limit": limit, "offset": offset, "next_cursor": next_cursor}
+    return Result(items, meta=meta)
+
+
+def get_row(config: CrudConfig, request: Request, conn: Connection) -> dict[str, Any]:
+    row = conn.fetchone(f"{_select(config)} WHERE {q(config.key)} = ?",
+                        [request.path[config.key_param]])
+    if row is None:
+        raise NotFound(f"No {config.table} row with {config.key} "
+                       f"{request.path[config.key_param]!r}.", code=config.not_found_code)
+    return _decode(config, row)
+
+
+def _writable_values(config: CrudConfig, body: Mapping[str, Any]) -> dict[str, Any]:
+    values = {}
+    for column in config.writable:
+        if column in body:
+            value = body[column]
+            is_json = column in config.json_columns and value is not None
+            values[column] = json.dumps(value) if is_json else value
+    return values
+
+
+def create_row(config: CrudConfig, request: Request, conn: Connection) -> Result:
+    values = _writable_values(config, request.body or {})
+    if not values:
+        raise BadRequest("Nothing to create: the body names no writable field.",
+                         code="EMPTY_BODY")
+    columns = ", ".join(map(q, values))
+    try:
+        new_id = conn.insert(f"INSERT INTO {q(config.table)} ({columns}) "
+                             f"VALUES ({placeholders(len(values))})", list(values.values()))
+    except Exception as exc:
+        raise _constraint_error(exc) from exc
+    key_value = values.get(config.key, new_id)
+    created = get_row(config, _keyed(request, config, key_value), conn)
+    return Result(created, status=201)
+
+
+def update_row(config: CrudConfig, request: Request, conn: Connection) -> dict[str, Any]:
+    values = _writable_values(config, request.body or {})
+    if not values:
+        raise BadRequest("Nothing to update: the body names no writable field.",
+                         code="EMPTY_BODY")
+    get_row(config, request, conn)  # 404 before writing
+    assignments = ", ".join(f"{q(column)} = ?" for column in values)
+    try:
+        conn.execute(f"UPDATE {q(config.table)} SET {assignments} WHERE {q(config.key)} = ?",
+                     [*values.values(), request.path[config.key_param]])
+    except Exception as exc:
+        raise _constraint_error(exc) from exc
+    return get_row(config, request, conn)
+
+
+def delete_row(config: CrudConfig, request: Request, conn: Connection) -> dict[str, Any]:
+    deleted = conn.execute(f"DELETE FROM {q(config.table)} WHERE {q(config.key)} = ?",
+                           [request.path[config.key_param]])
+    if not deleted:
+        get_row(config, request, conn)  # raises the 404
+    return {config.key: request.path[config.key_param], "deleted": True}
+
+
+def _keyed(request: Request, config: CrudConfig, value: Any) -> Request:
+    return Request(path={config.key_param: value}, query={}, body=None,
+                   role=request.role, identity=request.identity)
+
+
+def _constraint_error(exc: Exception) -> Exception:
+    if type(exc).__name__ == "IntegrityError":
+        return Conflict("The change breaks a uniqueness or reference rule of the table.",
+                        code="CONSTRAINT_VIOLATION")
+    return exc
+
+
+ACTIONS = {"list": list_rows, "get": get_row, "create": create_row, "update": update_row,
+           "delete": delete_row}

@@ -1,0 +1,1 @@
+"""Operator tools: audit and benchmarks."""
