@@ -193,8 +193,11 @@ def _decode_cursor(spec: list[tuple[str, bool]], cursor: str) -> list[Any]:
                          code="INVALID_CURSOR") from None
 
 
-def list_rows(config: CrudConfig, request: Request, conn: Connection) -> Result:
+def list_rows(config: CrudConfig, request: Request, conn: Connection,
+              extra: tuple[list[str], list[Any]] = ([], [])) -> Result:
+    """A page of rows; `extra` adds (clauses, params) from a custom handler that reuses this."""
     clauses, params = _where(config, request)
+    clauses, params = clauses + extra[0], params + extra[1]
     spec = _sort_spec(config, request)
     limit = request.query.get("limit", config.default_limit)
     offset = request.query.get("offset", 0)

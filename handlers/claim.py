@@ -1,0 +1,132 @@
+"""`task_claim`: hand the next eligible tasks to one worker, atomically, with a lease.
+
+MySQL: `SELECT … ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED` on an index that serves both the
+WHERE and the ORDER BY, so a claim reads only the rows it returns and concurrent claimers skip
+each other's rows. SQLite: the request's `BEGIN IMMEDIATE` transaction serializes claimers.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from engine.db import Connection, placeholders, utcnow
+from engine.errors import NotFound
+from engine.registry import Request, Result, handler
+from handlers.lifecycle import Status, Transition, fail_or_retry, record_many, type_name
+from handlers.task_read import load_documents
+
+# sort_by -> (index column, scan direction for ASC); ties break on id in the scan's direction.
+# priority DESC (the default) is a forward scan of neg_priority (= -priority).
+ORDERS = {"priority": ("neg_priority", "DESC"), "attempts": ("attempts", "ASC"),
+          "id": (None, "ASC"), "created_at": (None, "ASC")}
+INDEXES = {  # (index column, by type) -> index name
+    ("neg_priority", True): "ix_tasks_type_status_prio",
+    ("neg_priority", False): "ix_tasks_status_prio",
+    ("attempts", True): "ix_tasks_type_status_attempts",
+    ("attempts", False): "ix_tasks_status_attempts",
+    (None, True): "ix_tasks_type_status",
+    (None, False): "ix_tasks_status",
+}
+HINT = {"mysql": "FORCE INDEX ({})", "sqlite": "INDEXED BY {}"}
+LOCK = {"mysql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
+EXPIRED = ("SELECT * FROM tasks {hint} WHERE status = 'claimed' AND lease_expires_at < ? "
+           "ORDER BY lease_expires_at LIMIT 20{lock}")
+CLAIM = ("UPDATE tasks SET status = 'claimed', claimed_by = ?, claimed_at = ?, heartbeat_at = ?, "
+         "lease_expires_at = ?, attempts = attempts + 1, progress = 0, progress_step = NULL, "
+         "progress_message = NULL, progress_updated_at = NULL, progress_logged = NULL, "
+         "cancel_requested = 0, updated_at = ? WHERE {ids}")
+TYPE_BY_ID = "SELECT id, is_active FROM task_types WHERE id = ?"
+TYPE_BY_NAME = "SELECT id, is_active FROM task_types WHERE name = ?"
+TYPES_LIKE = "SELECT id FROM task_types WHERE name LIKE ? AND is_active = 1"
+INACTIVE_TYPES = "SELECT id FROM task_types WHERE is_active = 0"
+
+
+def _candidates_sql(dialect: str, column: str | None, descending: bool, by_type: bool,
+                    excluded: int) -> str:
+    order_column = column or "id"
+    direction = "DESC" if descending else "ASC"
+    hint = HINT[dialect].format(INDEXES[(column, by_type)])
+    where = "status = 'pending'" + (" AND type_id = ?" if by_type else "")
+    where += " AND run_after <= ? AND deps_pending = 0"
+    if excluded:
+        where += f" AND type_id NOT IN ({placeholders(excluded)})"
+    order = f"{order_column} {direction}" + (f", id {direction}" if column else "")
+    return (f"SELECT id, lease_seconds, {order_column} AS sort_value FROM tasks {hint} "
+            f"WHERE {where} ORDER BY {order} LIMIT ?{LOCK[dialect]}")
+
+
+def _type_ids(conn: Connection, body: dict[str, Any]) -> list[int] | None:
+    """The type ids a claim may take from; None for any active type."""
+    if "task_type_id" in body or "type" in body:
+        by_id = "task_type_id" in body
+        row = conn.fetchone(TYPE_BY_ID if by_id else TYPE_BY_NAME,
+                            [body["task_type_id"] if by_id else body["type"]])
+        if row is None:
+            raise NotFound("No such task type.", code="TASK_TYPE_NOT_FOUND")
+        return [row["id"]] if row["is_active"] else []
+    if "type_pattern" in body:
+        return [row["id"] for row in conn.fetchall(TYPES_LIKE, [body["type_pattern"]])]
+    return None
+
+
+def recover_expired(conn: Connection, now: datetime) -> None:
+    """Expired leases count as a failed attempt: retried, or failed with LEASE_EXPIRED."""
+    sql = EXPIRED.format(hint=HINT[conn.dialect].format("ix_tasks_lease"),
+                         lock=LOCK[conn.dialect])
+    for task in conn.fetchall(sql, [now]):
+        task["type"] = type_name(conn, task["type_id"])
+        fail_or_retry(conn, task, error=f"Lease of {task['claimed_by']} expired.",
+                      error_code="LEASE_EXPIRED", now=now, worker_id=task["claimed_by"],
+                      backoff=False)
+
+
+def _pick(conn: Connection, body: dict[str, Any], limit: int, now: datetime) -> list[dict]:
+    column, ascending_dir = ORDERS[body.get("sort_by", "priority")]
+    order = body.get("sort_order", "DESC" if body.get("sort_by", "priority") == "priority"
+                     else "ASC")
+    descending = (order == "DESC") != (ascending_dir == "DESC")
+    type_ids = _type_ids(conn, body)
+    if type_ids is None:
+        excluded = [row["id"] for row in conn.fetchall(INACTIVE_TYPES)]
+        sql = _candidates_sql(conn.dialect, column, descending, False, len(excluded))
+        return conn.fetchall(sql, [now, *excluded, limit])
+    sql = _candidates_sql(conn.dialect, column, descending, True, 0)
+    rows = [row for type_id in type_ids for row in conn.fetchall(sql, [type_id, now, limit])]
+    # NOTE: with several types (a pattern) each type's queue is read in index order and
+    # merged here; rows locked but not taken are released when this transaction commits.
+    rows.sort(key=lambda r: (r["sort_value"], r["id"]), reverse=descending)
+    return rows[:limit]
+
+
+def claim_tasks(conn: Connection, body: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+    now = utcnow()
+    recover_expired(conn, now)
+    picked = _pick(conn, body, limit, now)
+    if not picked:
+        return []
+    worker = body["worker_id"]
+    by_lease: dict[int, list[int]] = {}
+    for row in picked:
+        by_lease.setdefault(body.get("lease_seconds", row["lease_seconds"]), []).append(row["id"])
+    for lease, ids in by_lease.items():
+        conn.execute(CLAIM.format(ids=f"id IN ({placeholders(len(ids))})"),
+                     [worker, now, now, now + timedelta(seconds=lease), now, *ids])
+    documents = load_documents(conn, [row["id"] for row in picked])
+    record_many(conn, [
+        Transition(doc, change="claimed", event_type="task.status.changed",
+                   status=Status.CLAIMED, previous_status=Status.PENDING, worker_id=worker,
+                   message=f"Claimed by {worker} (attempt {doc['attempts']})", progress=0)
+        for doc in documents], now)
+    return documents
+
+
+@handler("task_claim")
+def claim(request: Request, conn: Connection) -> Result:
+    batch = "limit" in request.body
+    documents = claim_tasks(conn, request.body, request.body.get("limit", 1))
+    if not documents:
+        return Result(None, status=204)
+    if batch:
+        return Result(documents, message=f"Claimed {len(documents)} task(s).")
+    return Result(documents[0], message="Task claimed.")

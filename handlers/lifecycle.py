@@ -1,0 +1,217 @@
+"""Task states and what every transition writes: the task row, a history row, an outbox event.
+
+All of it happens on the caller's connection, inside the request's one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from engine.db import Connection, placeholders, utcnow
+from engine.errors import NotFound
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
+
+SELECT_TASK = "SELECT * FROM tasks WHERE id = ?"
+SELECT_TYPE_NAME = "SELECT name FROM task_types WHERE id = ?"
+LOCK_SUFFIX = {"mysql": " FOR UPDATE", "sqlite": ""}
+INSERT_HISTORY = ("INSERT INTO task_history (task_id, status_change, worker_id, message, attempt, "
+                  "progress, step, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT_EVENT = {
+    # NOTE: unique (task_id, transition) makes a repeated transition a no-op, never a 2nd event.
+    "mysql": "INSERT IGNORE INTO task_events (task_id, event_type, transition, payload, "
+             "created_at) VALUES (?, ?, ?, ?, ?)",
+    "sqlite": "INSERT OR IGNORE INTO task_events (task_id, event_type, transition, payload, "
+              "created_at) VALUES (?, ?, ?, ?, ?)",
+}
+FINISH_TASK = ("UPDATE tasks SET status = ?, result = ?, error = ?, error_code = ?, "
+               "dedupe_active = NULL, completed_at = ?, updated_at = ?, lease_expires_at = NULL "
+               "WHERE id = ?")
+RETRY_TASK = ("UPDATE tasks SET status = 'pending', run_after = ?, error = ?, error_code = ?, "
+              "claimed_by = NULL, lease_expires_at = NULL, cancel_requested = 0, updated_at = ? "
+              "WHERE id = ?")
+DEPENDENTS = ("SELECT d.task_id FROM task_dependencies d JOIN tasks t ON t.id = d.task_id "
+              "WHERE d.depends_on_id = ? AND t.status = 'pending'")
+RELEASE_DEPENDENTS = ("UPDATE tasks SET deps_pending = deps_pending - 1, updated_at = ? "
+                      "WHERE id IN (SELECT task_id FROM task_dependencies WHERE depends_on_id = ?) "
+                      "AND status = 'pending'")
+CHILD_COUNTS = "SELECT status, COUNT(*) AS n FROM tasks WHERE parent_id = ? GROUP BY status"
+
+
+_type_names: dict[int, str] = {}
+
+
+def type_name(conn: Connection, type_id: int) -> str:
+    """A type's name (names never change, so each process caches them)."""
+    if type_id not in _type_names:
+        _type_names[type_id] = conn.fetchval(SELECT_TYPE_NAME, [type_id])
+    return _type_names[type_id]
+
+
+def load_task(conn: Connection, task_id: int, lock: bool = False) -> dict[str, Any]:
+    """The task row with its type name; `lock` holds the row for this transaction (MySQL).
+
+    NOTE: the lock reads `tasks` alone; a join would also lock the task_types row and serialize
+    every change to tasks of that type.
+    """
+    task = conn.fetchone(SELECT_TASK + (LOCK_SUFFIX[conn.dialect] if lock else ""), [task_id])
+    if task is None:
+        raise NotFound(f"No task with id {task_id}.", code="TASK_NOT_FOUND")
+    task["type"] = type_name(conn, task["type_id"])
+    return task
+
+
+@dataclass
+class Transition:
+    """One task transition: a history row and (if `event_type`) an outbox event."""
+
+    task: dict[str, Any]
+    change: str
+    event_type: str | None
+    status: str
+    previous_status: str | None
+    worker_id: str | None = None
+    message: str | None = None
+    progress: int | None = None
+    previous_progress: int | None = None
+    step: str | None = None
+    transition: str | None = None
+    history: bool = True
+
+
+def record_many(conn: Connection, transitions: list[Transition], now: datetime) -> None:
+    """Write the history rows and outbox events of `transitions` (batched inserts)."""
+    histories, events = [], []
+    stamp = now.isoformat(timespec="microseconds") + "Z"
+    for t in transitions:
+        task, attempt = t.task, t.task.get("attempts", 0)
+        if t.history:
+            histories.append((task["id"], t.change, t.worker_id, t.message, attempt,
+                              t.progress, t.step, now))
+        if t.event_type is None:
+            continue
+        payload = {
+            "event_id": uuid.uuid4().hex, "event_type": t.event_type, "timestamp": stamp,
+            "task_id": task["id"], "type": task.get("type"), "status": t.status,
+            "previous_status": t.previous_status,
+            "progress": task.get("progress", 0) if t.progress is None else t.progress,
+            "previous_progress": t.previous_progress, "attempt": attempt, "step": t.step,
+            "message": t.message, "parent_id": task.get("parent_id"),
+        }
+        events.append((task["id"], t.event_type, f"{attempt}:{t.transition or t.change}",
+                       json.dumps(payload, separators=(",", ":")), now))
+    if histories:
+        conn.executemany(INSERT_HISTORY, histories)
+    if events:
+        conn.executemany(INSERT_EVENT[conn.dialect], events)
+
+
+def record(conn: Connection, task: dict[str, Any], *, now: datetime, **fields: Any) -> None:
+    """Write the history row and the outbox event of one transition of `task`."""
+    record_many(conn, [Transition(task, **fields)], now)
+
+
+def backoff_seconds(base: int, cap: int, attempts: int) -> int:
+    """Exponential backoff: base, 2*base, 4*base, ... never above `cap`."""
+    return int(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def fail_or_retry(conn: Connection, task: dict[str, Any], *, error: str | None,
+                  error_code: str | None, now: datetime, worker_id: str | None,
+                  change: str = "failed", backoff: bool = True) -> str:
+    """A failed attempt: back to pending with backoff while attempts remain, else failed."""
+    if task["attempts"] < task["max_attempts"]:
+        delay = 0
+        if backoff:
+            policy = task_type_backoff(conn, task)
+            delay = backoff_seconds(policy["retry_backoff_seconds"],
+                                    policy["retry_backoff_max_seconds"], task["attempts"])
+        conn.execute(RETRY_TASK, [now + timedelta(seconds=delay), error, error_code, now,
+                                  task["id"]])
+        message = f"Retry in {delay}s after attempt {task['attempts']}: {error or error_code}"
+        record(conn, task, change="pending (retry)", event_type="task.status.changed",
+               status=Status.PENDING, previous_status=task["status"], now=now,
+               worker_id=worker_id, message=message, transition="retry")
+        return Status.PENDING
+    finish(conn, task, Status.FAILED, now=now, error=error, error_code=error_code,
+           worker_id=worker_id, change=change)
+    return Status.FAILED
+
+
+def task_type_backoff(conn: Connection, task: dict[str, Any]) -> dict[str, Any]:
+    row = conn.fetchone("SELECT retry_backoff_seconds, retry_backoff_max_seconds "
+                        "FROM task_types WHERE id = ?", [task["type_id"]])
+    assert row is not None
+    return row
+
+
+def finish(conn: Connection, task: dict[str, Any], status: Status, *, now: datetime,
+           result: Any = None, error: str | None = None, error_code: str | None = None,
+           worker_id: str | None = None, change: str | None = None,
+           message: str | None = None) -> None:
+    """Move `task` to a final status and settle what waits on it (dependents, parent)."""
+    conn.execute(FINISH_TASK, [status, None if result is None else json.dumps(result), error,
+                               error_code, now, now, task["id"]])
+    record(conn, task, change=change or status, event_type="task.status.changed",
+           status=status, previous_status=task["status"], now=now, worker_id=worker_id,
+           message=message or error, transition=str(status))
+    _settle_dependents(conn, task["id"], status, now)
+    if task.get("parent_id"):
+        settle_parent(conn, task["parent_id"], now)
+
+
+def _settle_dependents(conn: Connection, task_id: int, status: Status, now: datetime) -> None:
+    if status == Status.COMPLETED:
+        conn.execute(RELEASE_DEPENDENTS, [now, task_id])
+        return
+    for row in conn.fetchall(DEPENDENTS, [task_id]):
+        dependent = load_task(conn, row["task_id"], lock=True)
+        finish(conn, dependent, Status.FAILED, now=now, error_code="DEPENDENCY_FAILED",
+               error=f"Dependency {task_id} ended {status}.")
+
+
+def child_counts(conn: Connection, parent_id: int) -> dict[str, int]:
+    counts = {str(s): 0 for s in Status}
+    for row in conn.fetchall(CHILD_COUNTS, [parent_id]):
+        counts[row["status"]] = int(row["n"])
+    return counts
+
+
+def settle_parent(conn: Connection, parent_id: int, now: datetime) -> None:
+    """When every child has finished, the parent follows: completed, or failed if any failed."""
+    counts = child_counts(conn, parent_id)
+    if counts[Status.PENDING] or counts[Status.CLAIMED]:
+        return
+    parent = load_task(conn, parent_id, lock=True)
+    if parent["status"] in FINISHED:
+        return
+    failed, total = counts[Status.FAILED], sum(counts.values())
+    summary = f"All {total} children finished ({failed} failed)."
+    if failed:
+        finish(conn, parent, Status.FAILED, now=now, error=summary, error_code="CHILD_FAILED")
+    elif counts[Status.CANCELLED] == total:
+        finish(conn, parent, Status.CANCELLED, now=now, error_code="CANCELLED",
+               message=summary)
+    else:
+        finish(conn, parent, Status.COMPLETED, now=now, message=summary)
+
+
+def in_list(column: str, values: list[Any]) -> str:
+    return f"{column} IN ({placeholders(len(values))})"
+
+
+__all__ = ["FINISHED", "Status", "finish", "load_task", "record", "utcnow"]
