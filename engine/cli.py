@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from engine.errors import ApiError
 from engine.registry import load_handler_modules
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {}
+# Packages outside the engine add subcommands through this entry-point group: each entry is a
+# function `register(subparsers, commands)` that adds its parsers and their functions to
+# `commands` (name -> `(args, config) -> exit code`).
+PLUGIN_GROUP = "taskmanager.commands"
 
 
 def command(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
@@ -71,6 +76,11 @@ def _seed(config: Config, file: str | None, dry_run: bool = False, reset_active:
         db.run(work)
     except DryRun:
         print("dry run: nothing written")
+    except seeds.SeedError as exc:  # the file clashes with rows in the database
+        print(f"seed failed, nothing written:\n{path}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.close()
     print("\n".join(report.lines()))
     return 0
 
@@ -80,7 +90,8 @@ def _serve(args: argparse.Namespace, config: Config) -> int:
     overrides = {k: str(v) for k, v in (("bind", args.bind), ("workers", args.workers)) if v}
     config = config.with_overrides(**overrides) if overrides else config
     if args.migrate:
-        migrate.run_command(config, "apply", None, "")
+        if migrate.run_command(config, "apply", None, "") != 0:
+            return 2
         if _seed(config, None) != 0:
             return 2
     from engine.server import serve
@@ -94,7 +105,7 @@ def _migrate(args: argparse.Namespace, config: Config) -> int:
     count = None if args.all else args.count
     if args.action in ("rollback", "reapply") and count is None and not args.all:
         count = 1
-    return migrate.run_command(config, args.action, count, " ".join(args.message))
+    return migrate.run_command(config, args.action, count, " ".join(args.message), args.dry_run)
 
 
 @command("seed")
@@ -179,10 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     mig = sub.add_parser("migrate", help="database migrations (yoyo)", formatter_class=formatter,
                          epilog=_env_help("DATABASE_URL", "MIGRATIONS_DIR"))
-    mig.add_argument("action", choices=["apply", "rollback", "reapply", "list", "status", "new"])
+    mig.add_argument("action", choices=["apply", "rollback", "reapply", "list", "status", "new",
+                                        "validate", "baseline"])
     mig.add_argument("message", nargs="*", help="description for `new`")
     mig.add_argument("--count", type=int, help="how many migrations to roll back (default 1)")
     mig.add_argument("--all", action="store_true", help="roll back every migration")
+    mig.add_argument("--dry-run", action="store_true",
+                     help="apply: print the SQL of the pending migrations, run nothing")
 
     seed = sub.add_parser("seed", help="sync endpoint definitions from YAML",
                           formatter_class=formatter,
@@ -209,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("openapi", help="print the OpenAPI document", formatter_class=formatter,
                    epilog=_env_help("DATABASE_URL", "HANDLER_MODULES"))
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        plugin.load()(sub, COMMANDS)
     return parser
 
 
@@ -226,7 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args, config)
     except ApiError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        hint = (" (is TASKMANAGER_DATABASE_URL right, and the database migrated? "
+                "see `taskmanager migrate status`)" if exc.status == 503 else "")
+        print(f"error: {exc.message}{hint}", file=sys.stderr)
         return 1
 
 

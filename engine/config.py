@@ -36,6 +36,12 @@ def _database_url(raw: str) -> str:
     return raw
 
 
+def _amqp_url(raw: str) -> str:
+    if raw and not raw.startswith(("amqp://", "amqps://")):
+        raise ValueError("must start with amqp:// or amqps:// (or be empty)")
+    return raw
+
+
 def _bind(raw: str) -> str:
     host, sep, port = raw.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
@@ -81,8 +87,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Database: sqlite:///path.db (embedded) or mysql://user:pass@host:port/db."),
     Setting("BIND", "127.0.0.1:8000", _bind, "Address gunicorn listens on (HOST:PORT)."),
     Setting("WORKERS", "2", _positive_int, "Number of gunicorn worker processes."),
-    Setting("THREADS", "1", _positive_int,
-            "Threads per worker process (above 1 selects gunicorn's gthread worker)."),
+    Setting("THREADS", "8", _positive_int,
+            "Threads per worker process (gunicorn gthread): requests served at once, "
+            "open long polls and event streams included."),
     Setting("RELOAD_INTERVAL", "1.0", _positive_float,
             "Seconds between checks of the endpoint table's revision in each process."),
     Setting("MAX_BODY_BYTES", "1048576", _positive_int,
@@ -99,11 +106,25 @@ SETTINGS: tuple[Setting, ...] = (
             "YAML file of endpoint definitions used by `taskmanager seed`."),
     Setting("DB_POOL_SIZE", "4", _positive_int,
             "Most idle MySQL connections kept per process."),
+    Setting("AMQP_URL", "", _amqp_url,
+            "RabbitMQ URL for `taskmanager events relay` (amqp://user:pass@host:5672/vhost); "
+            "empty: events are not relayed to a broker."),
+    Setting("WEBHOOK_PRIVATE_ADDRESSES", "deny", _choice("deny", "allow"),
+            "Whether webhooks may go to loopback, private and link-local addresses."),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"),
             "Log level of the server and CLI."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
+# Settings owned by packages outside the engine (e.g. a CLI plugin's TASKMANAGER_URL): `load`
+# accepts and checks them at start-up, their owners read them.
+EXTERNAL_SETTINGS: dict[str, Setting] = {}
+
+
+def declare_external(*settings: Setting) -> None:
+    """Make another package's settings known to `load`, so they are not 'unknown'."""
+    for setting in settings:
+        EXTERNAL_SETTINGS[setting.name] = setting
 
 
 @dataclass(frozen=True)
@@ -149,13 +170,21 @@ def load(environ: Mapping[str, str] | None = None) -> Config:
         ConfigError: a value does not parse, or an unknown `TASKMANAGER_*` variable is set.
     """
     environ = os.environ if environ is None else environ
+    known = _BY_NAME.keys() | EXTERNAL_SETTINGS.keys()
     unknown = sorted(
         key for key in environ if key.startswith(ENV_PREFIX)
-        and key[len(ENV_PREFIX):] not in _BY_NAME and not key.startswith(ENV_PREFIX + "TEST_")
+        and key[len(ENV_PREFIX):] not in known and not key.startswith(ENV_PREFIX + "TEST_")
     )
     if unknown:
         raise ConfigError(f"Unknown setting {unknown[0]}; known settings: "
-                          + ", ".join(s.env for s in SETTINGS))
+                          + ", ".join(s.env for s in (*SETTINGS, *EXTERNAL_SETTINGS.values())))
+    for setting in EXTERNAL_SETTINGS.values():
+        if setting.env in environ:
+            try:
+                setting.parse(environ[setting.env])
+            except ValueError as exc:
+                raise ConfigError(f"Setting {setting.env}={environ[setting.env]!r} is invalid: "
+                                  f"{exc}.") from None
     values = {}
     for setting in SETTINGS:
         raw = environ.get(setting.env, setting.default)

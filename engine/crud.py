@@ -9,20 +9,22 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from engine.db import Connection, placeholders
 from engine.errors import BadRequest, Conflict, NotFound
 from engine.registry import Request, Result
+from engine.validation import INT64_MAX, INT64_MIN
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=",
              "in": "IN", "like": "LIKE", "null": "IS NULL"}
-PAGING = ("limit", "offset", "cursor", "sort")
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class CrudConfig:
         for column, spec in (raw.get("filters") or {}).items():
             if isinstance(spec, list):
                 spec = {"ops": spec}
+            _check_ops(column, spec.get("ops", ["eq"]))
             filters.append(Filter(column, tuple(spec.get("ops", ["eq"])),
                                   spec.get("schema", {"type": "string", "maxLength": 255})))
         key = raw.get("key", "id")
@@ -105,6 +108,15 @@ class CrudConfig:
         return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
+def _check_ops(column: str, ops: Any) -> None:
+    unknown = [op for op in ops if op not in OPERATORS]
+    if unknown:
+        # NOTE: YAML reads a bare `null` as None, so the hint matters.
+        raise ValueError(f"filter {column!r} has unknown operators {unknown}; known: "
+                         f"{', '.join(OPERATORS)} (quote 'null' in YAML)")
+
+
+@lru_cache(maxsize=4096)  # PERF: every CRUD request quotes the same few config names again
 def q(identifier: str) -> str:
     """Quote an identifier from config (backticks work in MySQL and SQLite)."""
     if not IDENTIFIER.match(identifier):
@@ -113,6 +125,8 @@ def q(identifier: str) -> str:
 
 
 def _decode(config: CrudConfig, row: dict[str, Any]) -> dict[str, Any]:
+    if not config.json_columns:  # PERF: the common case; skips a set per row
+        return row
     for column in config.json_columns & row.keys():
         if isinstance(row[column], str | bytes):
             row[column] = json.loads(row[column])
@@ -187,10 +201,20 @@ def _decode_cursor(spec: list[tuple[str, bool]], cursor: str) -> list[Any]:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if [tuple(s) for s in raw["s"]] != spec or len(raw["v"]) != len(spec):
             raise ValueError
+        if not all(map(_bindable, raw["v"])):  # a forged cursor: never bind lists or dicts
+            raise ValueError
         return list(raw["v"])
     except (ValueError, KeyError, TypeError, binascii.Error):
         raise BadRequest("The cursor is invalid or belongs to another sort order.",
                          code="INVALID_CURSOR") from None
+
+
+def _bindable(value: Any) -> bool:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return True
+    if isinstance(value, int):
+        return INT64_MIN <= value <= INT64_MAX
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def list_rows(config: CrudConfig, request: Request, conn: Connection,
@@ -221,7 +245,9 @@ def list_rows(config: CrudConfig, request: Request, conn: Connection,
     rows = rows[:limit]
     next_cursor = _encode_cursor(spec, rows[-1]) if more and rows else None
     hidden = set(columns) - set(config.columns)
-    items = [_decode(config, {k: v for k, v in row.items() if k not in hidden}) for row in rows]
+    # PERF: copy rows only to drop sort-only columns; fetched rows are fresh dicts anyway.
+    items = [_decode(config, {k: v for k, v in row.items() if k not in hidden} if hidden else row)
+             for row in rows]
     meta = {"total": total, "limit": limit, "offset": offset, "next_cursor": next_cursor}
     return Result(items, meta=meta)
 
@@ -293,6 +319,9 @@ def _constraint_error(exc: Exception) -> Exception:
     if type(exc).__name__ == "IntegrityError":
         return Conflict("The change breaks a uniqueness or reference rule of the table.",
                         code="CONSTRAINT_VIOLATION")
+    if type(exc).__name__ == "DataError":  # MySQL strict mode: too long, out of range
+        return BadRequest("A value does not fit its column (too long or out of range).",
+                          code="VALUE_OUT_OF_RANGE")
     return exc
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import sqlite3
 import threading
 import time
@@ -31,6 +30,7 @@ T = TypeVar("T")
 # MySQL error numbers: connection gone / can't connect, and transaction aborted by the server.
 _LOST_CONNECTION = {2003, 2006, 2013, 2055, 0}
 _RETRY_TRANSACTION = {1213, 1205}  # deadlock, lock wait timeout: the transaction was rolled back
+_MISSING_SCHEMA = {1146, 1049}  # no such table / database: not migrated yet, or dropped
 _MAX_ATTEMPTS = 3
 
 
@@ -146,6 +146,10 @@ class Database:
                 time.sleep(0.005 * attempt)
             except sqlite3.OperationalError as exc:  # busy beyond the timeout, disk full, ...
                 raise _unavailable(exc) from exc
+            except pymysql.err.ProgrammingError as exc:  # as SQLite's "no such table" above
+                if not exc.args or exc.args[0] not in _MISSING_SCHEMA:
+                    raise
+                raise _unavailable(exc) from exc
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -233,7 +237,9 @@ class MySQLDatabase(Database):
         if "unix_socket" in options:
             self.params["unix_socket"] = options["unix_socket"]
         self.pool_size = pool_size
-        self._idle: queue.LifoQueue[Connection] = queue.LifoQueue()
+        # PERF: a plain list used as a stack: append() and pop() are atomic, where a LifoQueue
+        # takes a lock and signals a condition on every checkout and checkin.
+        self._idle: list[Connection] = []
         self._pid = os.getpid()
 
     def connect(self) -> pymysql.connections.Connection:
@@ -245,20 +251,20 @@ class MySQLDatabase(Database):
 
     def _checkout(self) -> Connection:
         if self._pid != os.getpid():  # forked: never share a parent's sockets
-            self._idle, self._pid = queue.LifoQueue(), os.getpid()
+            self._idle, self._pid = [], os.getpid()
         try:
-            return self._idle.get_nowait()
-        except queue.Empty:
+            return self._idle.pop()
+        except IndexError:
             try:
                 return Connection(self.connect(), "mysql")
             except pymysql.err.MySQLError as exc:
                 raise _unavailable(exc) from exc
 
     def _checkin(self, conn: Connection, broken: bool) -> None:
-        if broken or self._idle.qsize() >= self.pool_size:
+        if broken or len(self._idle) >= self.pool_size:
             _close_quietly(conn)
         else:
-            self._idle.put(conn)
+            self._idle.append(conn)
 
     def _begin(self, conn: Connection) -> Connection:
         """Send BEGIN; it doubles as a liveness check, so a stale pooled socket is replaced."""
@@ -304,8 +310,8 @@ class MySQLDatabase(Database):
             self._checkin(conn, broken)
 
     def close(self) -> None:
-        while not self._idle.empty():
-            _close_quietly(self._idle.get_nowait())
+        while self._idle:
+            _close_quietly(self._idle.pop())
 
 
 def _close_quietly(conn: Connection) -> None:

@@ -10,10 +10,16 @@ from typing import Any
 
 from yoyo import get_backend, read_migrations, step
 
+from engine import baseline, migration_sql
+from engine.checksums import Ledger, backend_dialect
 from engine.config import Config
 from engine.db import yoyo_url
 
 LOCK_TIMEOUT_SECONDS = 60
+
+
+class MigrationError(Exception):
+    """Migrating would be unsafe: an applied migration changed, or the database is foreign."""
 
 
 def dialect_of(raw_connection: Any) -> str:
@@ -28,6 +34,7 @@ def _runner(statements: dict[str, Sequence[str]]) -> Any:
             cursor.execute(sql)
         cursor.close()
 
+    run.statements = statements  # type: ignore[attr-defined]  # read by `apply --dry-run`
     return run
 
 
@@ -45,6 +52,23 @@ class Migrator:
         self.backend = get_backend(yoyo_url(config.database_url))
         self.migrations = read_migrations(config.migrations_dir)
         self.directory = Path(config.migrations_dir)
+        self.ledger = Ledger(self.backend, self.directory)
+        self.dialect = backend_dialect(self.backend)
+
+    def close(self) -> None:
+        self.backend.connection.close()
+
+    def known(self) -> dict[str, Any]:
+        """Every migration file by id: ours and the adoption (baseline) ones."""
+        return {m.id: m for m in [*self.migrations, *baseline.read_adoption(self.directory)]}
+
+    def validate(self) -> list[Any]:
+        """Applied migrations edited or missing since they ran (empty when all is well)."""
+        return self.ledger.check(self.known())[0]
+
+    def baseline(self) -> list[str]:
+        with self.backend.lock(LOCK_TIMEOUT_SECONDS):
+            return baseline.run(self)
 
     def pending(self) -> list[Any]:
         return list(self.backend.to_apply(self.migrations))
@@ -54,8 +78,14 @@ class Migrator:
 
     def apply(self) -> list[str]:
         with self.backend.lock(LOCK_TIMEOUT_SECONDS):
+            problems, unrecorded = self.ledger.check(self.known())
+            if problems:
+                raise MigrationError("\n".join(map(str, problems)))
+            baseline.check_not_foreign(self.backend, self.dialect, self.applied())
             todo = self.backend.to_apply(self.migrations)
             self.backend.apply_migrations(todo)
+            known = self.known()
+            self.ledger.record([*todo, *(known[i] for i in unrecorded)])
         return [m.id for m in todo]
 
     def rollback(self, count: int | None = 1) -> list[str]:
@@ -64,6 +94,7 @@ class Migrator:
             if count is not None:
                 todo = todo[:count]
             self.backend.rollback_migrations(todo)
+            self.ledger.forget(m.id for m in todo)
         return [m.id for m in todo]
 
     def reapply(self, count: int = 1) -> list[str]:
@@ -85,10 +116,51 @@ class Migrator:
         return path
 
 
-def run_command(config: Config, action: str, count: int | None, message: str) -> int:
+def _status(migrator: Migrator) -> int:
+    """Every migration with its state; exit 1 when any is pending, modified or missing."""
+    problems, _ = migrator.ledger.check(migrator.known())
+    by_id = {p.migration_id: p for p in problems}
+    pending = {m.id for m in migrator.pending()}
+    lines = [f"  {'pending' if m.id in pending else 'applied':8} {m.id}"
+             for m in migrator.migrations if m.id not in by_id]
+    lines += [f"  {p}" for p in problems]
+    modified = sum(p.kind == "modified" for p in problems)
+    print(f"{len(migrator.migrations) - len(pending) - modified} applied, {len(pending)} pending, "
+          f"{modified} modified, {len(problems) - modified} missing")
+    print("\n".join(lines))
+    return 1 if pending or problems else 0
+
+
+def _validate(migrator: Migrator) -> int:
+    problems = migrator.validate()
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print("migrate validate: applied migrations no longer match their files; restore "
+              "them and put the change in a new migration", file=sys.stderr)
+        return 1
+    print(f"migrate validate: {len(migrator.applied())} applied migration(s) match their files")
+    return 0
+
+
+def run_command(config: Config, action: str, count: int | None, message: str,
+                dry_run: bool = False) -> int:
     """Carry out `taskmanager migrate ACTION`; return the exit code."""
     migrator = Migrator(config)
-    if action == "apply":
+    try:
+        return _run(migrator, action, count, message, dry_run)
+    except (MigrationError, baseline.BaselineError) as exc:
+        print(f"migrate {action} refused:\n{exc}", file=sys.stderr)
+        return 1 if isinstance(exc, MigrationError) else 2
+    finally:
+        migrator.close()
+
+
+def _run(migrator: Migrator, action: str, count: int | None, message: str,
+         dry_run: bool) -> int:
+    if action == "apply" and dry_run:
+        print(migration_sql.render(list(migrator.pending()), migrator.dialect), end="")
+    elif action == "apply":
         done = migrator.apply()
         print(f"applied {len(done)} migration(s)" + "".join(f"\n  {m}" for m in done))
     elif action == "rollback":
@@ -104,11 +176,14 @@ def run_command(config: Config, action: str, count: int | None, message: str) ->
             state = "applied" if migrator.backend.is_applied(migration) else "pending"
             print(f"{state:8} {migration.id}")
     elif action == "status":
-        pending = migrator.pending()
-        print(f"{len(migrator.applied())} applied, {len(pending)} pending")
-        for migration in pending:
-            print(f"  pending {migration.id}")
-        return 1 if pending else 0
+        return _status(migrator)
+    elif action == "validate":
+        return _validate(migrator)
+    elif action == "baseline":
+        done = migrator.baseline()
+        print(f"adopted the database: ran {len(done)} migration(s)"
+              + "".join(f"\n  {m}" for m in done)
+              + "\nnext: `taskmanager migrate apply` (newer migrations), `taskmanager seed`")
     else:  # pragma: no cover (argparse restricts the choices)
         print(f"unknown action {action}", file=sys.stderr)
         return 2

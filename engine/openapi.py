@@ -53,6 +53,15 @@ def _success(endpoint: Endpoint) -> dict[str, Any]:
     return {"type": "object", "required": ["success", "data"], "properties": properties}
 
 
+def _content(endpoint: Endpoint) -> dict[str, Any]:
+    """The success body: the JSON envelope, or a raw one (a handler's Result.content_type)
+    when the response schema names its `contentMediaType`, e.g. text/event-stream."""
+    media = (endpoint.response_schema or {}).get("contentMediaType")
+    if media and media != "application/json":
+        return {media: {"schema": dict(endpoint.response_schema or {})}}
+    return {"application/json": {"schema": _success(endpoint)}}
+
+
 def _parameters(endpoint: Endpoint, location: str) -> list[dict[str, Any]]:
     schema = endpoint.effective_schema(location) or {}
     required = set(schema.get("required", []))
@@ -77,13 +86,11 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
         if code == "204":
             responses[code] = {"description": description}
         elif code.startswith("2"):
-            responses[code] = {"description": description, "content": {
-                "application/json": {"schema": _success(endpoint)}}}
+            responses[code] = {"description": description, "content": _content(endpoint)}
         else:
             responses[code] = _error(description)
     if success_code not in responses:
-        responses[success_code] = {"description": "Success.", "content": {
-            "application/json": {"schema": _success(endpoint)}}}
+        responses[success_code] = {"description": "Success.", "content": _content(endpoint)}
     for code, description in ERROR_STATUSES.items():
         if code in {"401", "403"} and endpoint.required_role == "public":
             continue

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-
-from engine.db import Connection
 
 
 @dataclass(frozen=True)
@@ -26,32 +25,46 @@ class Request:
 
 @dataclass(frozen=True)
 class Result:
-    """A handler's answer when 200 with plain data is not enough."""
+    """A handler's answer when 200 with plain data is not enough.
+
+    With `content_type` set, `data` is sent as it is instead of the JSON envelope: bytes, or an
+    iterable of bytes that is streamed to the client chunk by chunk (e.g. text/event-stream).
+    """
 
     data: Any = None
     status: int = 200
     message: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     meta: dict[str, Any] | None = None
+    content_type: str | None = None
 
 
 @dataclass(frozen=True)
 class Handler:
     name: str
-    func: Callable[[Request, Connection], Any]
+    func: Callable[[Request, Any], Any]
     write: bool
+    transaction: bool = True
 
 
 HANDLERS: dict[str, Handler] = {}
+# Set when this process is shutting down (SIGTERM): long polls and streams return early.
+STOPPING = threading.Event()
 
 
-def handler(name: str, *, write: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register `func` under `name`; `write=False` marks a read-only handler (no write lock)."""
+def handler(name: str, *, write: bool = True,
+            transaction: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register `func` under `name`; `write=False` marks a read-only handler (no write lock).
+
+    `transaction=False`: `func(request, database)` gets the `Database` instead of a connection
+    in a transaction, and opens short transactions itself (`database.run`). For handlers that
+    wait (long polls) or stream after returning, which must not hold a transaction open.
+    """
 
     def register(func: Callable[..., Any]) -> Callable[..., Any]:
         if name in HANDLERS and HANDLERS[name].func is not func:
             raise ValueError(f"handler {name!r} is registered twice")
-        HANDLERS[name] = Handler(name, func, write)
+        HANDLERS[name] = Handler(name, func, write, transaction)
         return func
 
     return register

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from falcon.routing import CompiledRouter
 from jsonschema import Draft202012Validator
 
 from engine import crud
@@ -104,6 +105,9 @@ def _entry_problems(entry: dict[str, Any], handlers: set[str]) -> list[str]:
             bad = sorted(n for n in config.identifiers() if not crud.IDENTIFIER.match(str(n)))
             if bad:
                 problems.append(f"crud names invalid identifiers: {bad}")
+            reason = check_schema(config.list_query_schema())
+            if reason:
+                problems.append(f"crud filters have an invalid JSON Schema: {reason}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             problems.append(f"crud config is invalid: {exc}")
     for name in _JSON_SCHEMA_FIELDS:
@@ -115,6 +119,22 @@ def _entry_problems(entry: dict[str, Any], handlers: set[str]) -> list[str]:
     if entry.get("path_schema") and declared != _path_fields(entry):
         problems.append(f"path_schema properties {sorted(declared)} do not match the path "
                         f"fields {sorted(_path_fields(entry))}")
+    return problems
+
+
+def _route_problems(path: Path, entries: list[Any]) -> list[str]:
+    """Templates the router cannot hold together, e.g. /x/{id} next to /x/{key}/y."""
+    router, added, problems = CompiledRouter(), set(), []
+    for index, entry in enumerate(entries):
+        template = entry.get("path") if isinstance(entry, dict) else None
+        if not isinstance(template, str) or template in added:
+            continue
+        try:
+            router.add_route(template, object())
+            added.add(template)
+        except ValueError:
+            problems.append(f"{path}: {_entry_name(index, entry)}: the path conflicts with "
+                            "an earlier entry's (use the same {field} names at each level)")
     return problems
 
 
@@ -149,6 +169,7 @@ def load_seed_file(path: Path, handlers: set[str]) -> list[dict[str, Any]]:
             problems.append(f"{path}: {name}: duplicate operation_id {op!r}, "
                             f"first at {operations[op]}")
         operations.setdefault(op, name)  # type: ignore[arg-type]
+    problems += _route_problems(path, document["endpoints"])
     if problems:
         raise SeedError("\n".join(problems))
     return [_to_row(entry) for entry in document["endpoints"]]
@@ -177,6 +198,28 @@ def _normalise(row: Mapping[str, Any], name: str) -> Any:
     return value or None if name in ("description", "handler") else value
 
 
+def differences(current: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
+    """The compared fields in which a database row differs from its seed row."""
+    return [n for n in COMPARED if _normalise(current, n) != _normalise(row, n)]
+
+
+def _check_kept_operation_ids(existing: Mapping[tuple[str, str], Mapping[str, Any]],
+                              rows: list[dict[str, Any]], wanted: set[tuple[str, str]],
+                              prune: bool) -> None:
+    """An operation_id the file gives one path but a row the seed keeps (another path) holds.
+
+    Raises:
+        SeedError: naming both rows (it used to be a unique-key error with a traceback).
+    """
+    kept = {} if prune else {row["operation_id"]: " ".join(key)
+                             for key, row in existing.items() if key not in wanted}
+    clashes = [f"operation_id {row['operation_id']!r} of {row['method']} {row['path']} is "
+               f"held by {kept[row['operation_id']]} in the database"
+               for row in rows if row["operation_id"] in kept]
+    if clashes:
+        raise SeedError("; ".join(clashes) + " (--prune deletes rows not in the file)")
+
+
 def sync(conn: Connection, rows: list[dict[str, Any]], *, reset_active: bool = False,
          prune: bool = False) -> SeedReport:
     """Upsert `rows`; keep each existing row's is_active unless `reset_active`."""
@@ -184,6 +227,7 @@ def sync(conn: Connection, rows: list[dict[str, Any]], *, reset_active: bool = F
     existing = {(r["method"], r["path"]): r for r in conn.fetchall("SELECT * FROM api_endpoints")}
     now = utcnow()
     wanted = {(row["method"], row["path"]) for row in rows}
+    _check_kept_operation_ids(existing, rows, wanted, prune)
     if prune:
         for key, current in existing.items():
             if key not in wanted:
@@ -199,7 +243,7 @@ def sync(conn: Connection, rows: list[dict[str, Any]], *, reset_active: bool = F
                         f"VALUES ({', '.join('?' * len(columns))})", [*row.values(), now, now])
             report.added.append(label)
             continue
-        fields = [n for n in COMPARED if _normalise(current, n) != _normalise(row, n)]
+        fields = differences(current, row)
         if reset_active and bool(current["is_active"]) != bool(row["is_active"]):
             fields.append("is_active")
         if not fields:

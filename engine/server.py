@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from engine.app import create_app
 from engine.config import Config
+from engine.registry import STOPPING
 
 log = logging.getLogger("taskmanager")
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms id=%({x-request-id}o)s'
@@ -27,7 +29,11 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             "bind": self.config.bind,
             "workers": self.config.workers,
             "threads": self.config.threads,
-            "worker_class": "gthread" if self.config.threads > 1 else "sync",
+            # NOTE: gthread, never sync: long polls and event streams hold a thread for
+            # seconds to minutes; a sync worker would serve nothing else meanwhile and be
+            # killed by the arbiter's timeout. gthread's main loop keeps the worker alive.
+            "worker_class": "gthread",
+            "post_worker_init": _stop_streams_on_sigterm,
             "accesslog": "-" if self.access_log else None,
             "access_log_format": ACCESS_LOG_FORMAT,
             "loglevel": self.config.log_level,
@@ -40,6 +46,19 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         return create_app(self.config)
+
+
+def _stop_streams_on_sigterm(worker: Any) -> None:
+    """On SIGTERM, also set STOPPING so open streams end and the graceful stop is quick."""
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: Any) -> None:
+        STOPPING.set()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.siginterrupt(signal.SIGTERM, False)  # as gunicorn: don't break running requests
 
 
 def serve(config: Config, access_log: bool = True) -> None:

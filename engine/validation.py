@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema import Draft202012Validator, FormatChecker, validators
 from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import ValidationError as SchemaViolation
 
@@ -17,6 +18,22 @@ _FORMATS = FormatChecker()
 _INTEGER = re.compile(r"^[+-]?\d{1,30}$")
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 MAX_JSON_DEPTH = 64
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _is_int64(checker: Any, instance: Any) -> bool:
+    # NOTE: every value a schema calls an integer must fit a BIGINT: larger ones made SQLite
+    # raise OverflowError (a 500) when bound.
+    integer = Draft202012Validator.TYPE_CHECKER.is_type(instance, "integer")
+    return bool(integer and INT64_MIN <= instance <= INT64_MAX)
+
+
+_SchemaValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int64))
+_VALID_CACHE_SIZE = 128  # remembered valid instances per validator
+_CACHEABLE_ITEMS, _CACHEABLE_TEXT = 8, 64
+_CACHEABLE_SCALARS = (str, int, float, bool, type(None))
 
 
 def check_schema(schema: Any) -> str | None:
@@ -35,15 +52,25 @@ class Validator:
     def __init__(self, location: str, schema: Mapping[str, Any] | None) -> None:
         self.location = location
         self.schema = dict(schema or {})
-        self._validator = Draft202012Validator(self.schema, format_checker=_FORMATS)
+        self._validator = _SchemaValidator(self.schema, format_checker=_FORMATS)
         self._properties: Mapping[str, Any] = self.schema.get("properties", {})
+        self._valid: set[tuple[Any, ...]] = set()
 
     def validate(self, instance: Any) -> Any:
+        # PERF: most requests repeat a few small path/query objects ({} above all); a verdict
+        # depends only on the schema and the exact instance, so known-valid ones skip jsonschema.
+        key = _cache_key(instance)
+        if key is not None and key in self._valid:
+            return instance
         errors = sorted(self._validator.iter_errors(instance), key=lambda e: list(e.path))
         if errors:
             details = [detail for error in errors for detail in self._details(error)]
             raise ValidationFailed(f"Invalid {self.location}: {details[0]['message']}",
                                    details=details)
+        if key is not None:
+            if len(self._valid) >= _VALID_CACHE_SIZE:
+                self._valid.clear()
+            self._valid.add(key)
         return instance
 
     def _details(self, error: SchemaViolation) -> list[dict[str, Any]]:
@@ -90,8 +117,29 @@ class Validator:
         return value
 
 
+def _cache_key(instance: Any) -> tuple[Any, ...] | None:
+    """A type-exact key (so 1, 1.0 and True differ) for a small flat object, else None."""
+    if type(instance) is not dict or len(instance) > _CACHEABLE_ITEMS:
+        return None
+    key = []
+    for name, value in instance.items():
+        kind = type(value)
+        if kind not in _CACHEABLE_SCALARS or type(name) is not str \
+                or len(name) > _CACHEABLE_TEXT or (kind is str and len(value) > _CACHEABLE_TEXT):
+            return None
+        key.append((name, kind, value))
+    return tuple(key)
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # e.g. 1e400: JSON has no infinity
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -107,7 +155,7 @@ def parse_json(raw: bytes) -> Any:
     """Parse a request body strictly: UTF-8, no NaN/Infinity, no duplicate keys, bounded depth."""
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant,
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
                            object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError:
         raise BadRequest("The request body is not valid UTF-8.", code="INVALID_JSON") from None

@@ -26,7 +26,6 @@ INSERT_TASK = ("INSERT INTO tasks (type_id, parent_id, status, params, dedupe_ke
                "updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_DEPENDENCY = "INSERT INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?)"
 COUNT_USAGE = "UPDATE task_types SET usage_count = usage_count + ? WHERE id = ?"
-MAX_BULK = 1000
 
 _validators: dict[tuple[int, Any], Validator] = {}
 
@@ -51,11 +50,11 @@ def _run_after(value: str | None, now: datetime) -> datetime:
         return now
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # NOTE: an offset can push year 1/9999 out of range
         raise BadRequest(f"run_after {value!r} is not an ISO 8601 date-time.",
                          code="INVALID_RUN_AFTER") from None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment
 
 

@@ -10,21 +10,22 @@ from engine.db import Connection, utcnow
 from engine.errors import BadRequest, NotFound
 from engine.registry import Request, Result, handler
 from engine.validation import check_schema
+from handlers.webhook_url import url_problem
 
 SELECT_TYPE = "SELECT * FROM task_types WHERE name = ?"
 SETTINGS = ("version", "description", "max_attempts", "lease_seconds", "retry_backoff_seconds",
-            "retry_backoff_max_seconds", "priority", "is_active")
+            "retry_backoff_max_seconds", "priority", "is_active", "webhook_url", "webhook_secret")
 INSERT_TYPE = (f"INSERT INTO task_types (name, param_schema, {', '.join(SETTINGS)}, created_at, "
                f"updated_at) VALUES (?, ?, {', '.join('?' * len(SETTINGS))}, ?, ?)")
 DEFAULTS = {"version": "1", "description": None, "max_attempts": 3, "lease_seconds": 300,
             "retry_backoff_seconds": 10, "retry_backoff_max_seconds": 3600, "priority": 0,
-            "is_active": True}
+            "is_active": True, "webhook_url": None, "webhook_secret": None}
 LIST_CONFIG = crud.CrudConfig.from_dict({
     "table": "task_types",
     "columns": ["id", "name", "version", "description", "param_schema", "is_active",
                 "max_attempts", "lease_seconds", "retry_backoff_seconds",
-                "retry_backoff_max_seconds", "priority", "usage_count", "created_at",
-                "updated_at"],
+                "retry_backoff_max_seconds", "priority", "usage_count", "webhook_url",
+                "created_at", "updated_at"],
     "json_columns": ["param_schema"],
     "sort": ["name", "usage_count", "created_at"],
     "default_sort": ["name"],
@@ -32,6 +33,7 @@ LIST_CONFIG = crud.CrudConfig.from_dict({
 
 
 def decode_type(row: dict[str, Any]) -> dict[str, Any]:
+    row.pop("webhook_secret", None)  # write-only
     row["param_schema"] = json.loads(row["param_schema"])
     row["is_active"] = bool(row["is_active"])
     return row
@@ -53,6 +55,11 @@ def register(request: Request, conn: Connection) -> Result:
                          code="INVALID_PARAM_SCHEMA",
                          details=[{"in": "body", "field": "param_schema", "rule": "schema",
                                    "message": reason}])
+    problem = body.get("webhook_url") and url_problem(body["webhook_url"])
+    if problem:
+        raise BadRequest(f"webhook_url {problem}.", code="INVALID_WEBHOOK_URL",
+                         details=[{"in": "body", "field": "webhook_url", "rule": "webhook_url",
+                                   "message": problem}])
     now = utcnow()
     schema = json.dumps(body["param_schema"], sort_keys=True)
     existing = conn.fetchone(SELECT_TYPE, [body["name"]])

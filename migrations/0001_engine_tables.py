@@ -2,7 +2,9 @@
 
 from engine.migrate import dialect_step
 
-SQLITE_NOW = "(strftime('%Y-%m-%d %H:%M:%f', 'now'))"
+# NOTE: the same text as the engine's datetime adapter (six fractional digits): mixed formats
+# compare unequal for the same instant, which broke keyset cursors over timestamp ties.
+SQLITE_NOW = "(strftime('%Y-%m-%d %H:%M:%f000', 'now'))"
 
 ENDPOINT_COLUMNS = """
     method VARCHAR(10) NOT NULL,

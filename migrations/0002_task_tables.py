@@ -11,7 +11,7 @@ from engine.migrate import dialect_step
 
 __depends__ = {"0001_engine_tables"}
 
-SQLITE_NOW = "(strftime('%Y-%m-%d %H:%M:%f', 'now'))"
+SQLITE_NOW = "(strftime('%Y-%m-%d %H:%M:%f000', 'now'))"
 MYSQL_TABLE = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
 
 TYPE_COLUMNS = """

@@ -1,0 +1,1 @@
+"""Events leave the outbox: RabbitMQ relay, webhooks, and retention (`taskmanager events`)."""

@@ -1,0 +1,71 @@
+"""`taskmanager events prune`: delete old published events and finished tasks' history, batched.
+
+Each batch is its own short transaction (a few hundred rows), so the tables are never locked
+for long and the API keeps running. An event is deleted only when it is published to the broker,
+the webhook stage has passed it and none of its webhook deliveries is still pending.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from engine.config import Config
+from engine.db import Connection, Database, placeholders, utcnow
+from handlers import outbox
+from relay.webhooks import CURSOR_NAME, READ_CURSOR
+
+OLD_EVENTS = ("SELECT id FROM task_events WHERE published_at IS NOT NULL AND published_at < ? "
+              "AND seq <= ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d "
+              "WHERE d.event_id = task_events.id AND d.status = 'pending') ORDER BY id LIMIT ?")
+DELETE_EVENTS = "DELETE FROM task_events WHERE id IN ({ids})"
+FINISHED_TASKS = ("SELECT id FROM tasks WHERE id > ? AND completed_at < ? "
+                  "AND status IN ('completed', 'failed', 'cancelled') ORDER BY id LIMIT ?")
+DELETE_HISTORY = "DELETE FROM task_history WHERE task_id IN ({ids})"
+HISTORY_ROWS_PER_TASK = 10  # a guess to keep a batch near `batch` rows
+
+
+def _events_batch(conn: Connection, cutoff: object, batch: int) -> int:
+    passed = conn.fetchval(READ_CURSOR, [CURSOR_NAME]) or 0
+    ids = [row["id"] for row in conn.fetchall(OLD_EVENTS, [cutoff, passed, batch])]
+    if ids:
+        conn.execute(DELETE_EVENTS.format(ids=placeholders(len(ids))), ids)
+    return len(ids)
+
+
+def prune_events(database: Database, older_than: float, batch: int) -> int:
+    """Delete published events older than `older_than` seconds; return how many."""
+    cutoff, total = utcnow() - timedelta(seconds=older_than), 0
+    outbox.sequence(database)  # an event without a cursor was not read by anyone yet
+    while True:
+        deleted = database.run(lambda conn: _events_batch(conn, cutoff, batch))
+        total += deleted
+        if deleted < batch:
+            return total
+
+
+def prune_history(database: Database, older_than: float, batch: int) -> int:
+    """Delete the history of tasks that finished more than `older_than` seconds ago."""
+    cutoff, after, total = utcnow() - timedelta(seconds=older_than), 0, 0
+    tasks_per_batch = max(1, batch // HISTORY_ROWS_PER_TASK)
+    while True:
+        ids = [row["id"] for row in database.run(lambda conn, after=after: conn.fetchall(
+            FINISHED_TASKS, [after, cutoff, tasks_per_batch]), write=False)]
+        if not ids:
+            return total
+        total += database.run(lambda conn, ids=ids: conn.execute(
+            DELETE_HISTORY.format(ids=placeholders(len(ids))), ids))
+        after = ids[-1]
+
+
+def run_prune(config: Config, *, events_older_than: float, history_older_than: float | None,
+              batch: int) -> int:
+    database = Database.from_url(config.database_url, config.db_pool_size)
+    try:
+        events = prune_events(database, events_older_than, batch)
+        print(f"deleted {events} published event(s)")
+        if history_older_than is not None:
+            rows = prune_history(database, history_older_than, batch)
+            print(f"deleted {rows} history row(s) of finished tasks")
+    finally:
+        database.close()
+    return 0

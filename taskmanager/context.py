@@ -1,0 +1,97 @@
+"""`TaskContext`: what a handler gets beside the task — progress reporting and cancellation."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import traceback
+
+from taskmanager.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    TaskCancelled,
+    TaskManagerError,
+)
+from taskmanager.models import Task
+from taskmanager.worker import Worker
+
+log = logging.getLogger("taskmanager.worker")
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# The task is no longer this worker's: finished, cancelled, or its lease expired and another
+# worker holds it now.
+LOST = (Conflict, Forbidden, NotFound)
+
+
+def error_code_for(exc: BaseException) -> str:
+    """The exception's class name in upper snake case: `ValueError` -> `VALUE_ERROR`."""
+    name = _WORD_BOUNDARY.sub("_", type(exc).__name__).upper()
+    name = re.sub(r"[^A-Z0-9_]", "", name).strip("_")
+    return (name if name[:1].isalpha() else "E_" + name)[:64] or "TASK_FAILED"
+
+
+def error_text(exc: BaseException) -> str:
+    """The last line of the traceback, e.g. `ValueError: unknown topic`."""
+    return traceback.format_exception_only(exc)[-1].strip()
+
+
+class TaskContext:
+    """Handed to `handle(task, ctx)` by the worker runner; safe to use from the handler thread."""
+
+    def __init__(self, worker: Worker, task: Task, stop: threading.Event | None = None) -> None:
+        self.worker = worker
+        self.task = task
+        self.log = logging.getLogger(f"taskmanager.task.{task.type}")
+        self._cancel = threading.Event()
+        self._stop = stop or threading.Event()
+        self.lost = False
+
+    @property
+    def worker_id(self) -> str:
+        return self.worker.worker_id
+
+    def progress(self, percent: int, message: str | None = None, step: str | None = None,
+                 force: bool = False) -> None:
+        """Report progress 0..100 (monotonic), throttled to one request per interval.
+
+        Raises:
+            BadRequest: the value is not an integer 0..100, or lower than the last one.
+        """
+        try:
+            self.worker.progress(self.task, percent, message, step, force)
+        except LOST as exc:
+            self.mark_lost(exc)
+        except BadRequest:
+            raise
+        except TaskManagerError as exc:  # the server is away: the heartbeat keeps trying
+            log.warning("task %s: progress not sent: %s", self.task.id, exc)
+
+    def cancelled(self) -> bool:
+        """True once cancellation was requested (seen on a heartbeat or progress answer)."""
+        if not self._cancel.is_set() and self.worker.cancel_requested(self.task):
+            self._cancel.set()
+        return self._cancel.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise `TaskCancelled` when the task was cancelled (the runner records it so)."""
+        if self.cancelled():
+            raise TaskCancelled(f"Task {self.task.id} was cancelled.")
+
+    def shutting_down(self) -> bool:
+        """True once the worker was asked to stop; long handlers may checkpoint and return."""
+        return self._stop.is_set()
+
+    def sleep(self, seconds: float) -> bool:
+        """Wait up to `seconds`; returns early (False) when the task is cancelled."""
+        return not self._cancel.wait(seconds) and not self.cancelled()
+
+    def request_cancel(self) -> None:
+        self._cancel.set()
+
+    def mark_lost(self, reason: BaseException) -> None:
+        """The task is no longer ours: stop the handler and report nothing."""
+        log.warning("task %s: no longer held by this worker: %s", self.task.id, reason)
+        self.lost = True
+        self._cancel.set()

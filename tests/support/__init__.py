@@ -1,0 +1,1 @@
+"""Test-only handlers, seed files and helpers shared by the engine suite."""

@@ -1,0 +1,99 @@
+"""CRUD configs: whitelists, the generated query schema, identifiers and cursors."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+
+import pytest
+
+from engine import crud
+from engine.errors import BadRequest
+
+CONFIG = crud.CrudConfig.from_dict({
+    "table": "things", "columns": ["id", "name", "size", "made_at"],
+    "filters": {"name": ["eq", "like"], "size": {"ops": ["gte", "in", "null"],
+                                                 "schema": {"type": "integer"}}},
+    "sort": ["name", "size"], "default_limit": 20, "max_limit": 100,
+})
+
+
+def test_defaults():
+    config = crud.CrudConfig.from_dict({"table": "t", "columns": ["id"]})
+    assert (config.key, config.key_param, config.default_sort) == ("id", "id", ("id",))
+    assert (config.default_limit, config.max_limit, config.count) == (50, 500, True)
+
+
+def test_list_query_schema():
+    schema = CONFIG.list_query_schema()
+    properties = schema["properties"]
+    assert schema["additionalProperties"] is False
+    assert set(properties) == {"limit", "offset", "cursor", "sort", "name", "name__like",
+                               "size__gte", "size__in", "size__null"}
+    assert properties["limit"]["maximum"] == 100
+    assert properties["sort"]["items"]["enum"] == ["name", "-name", "size", "-size"]
+    assert properties["size__in"] == {"type": "array", "items": {"type": "integer"},
+                                      "maxItems": 100}
+    assert properties["size__null"] == {"type": "boolean"}
+
+
+@pytest.mark.parametrize("ops", [[None], ["between"], ["eq", "regexp"]])
+def test_unknown_filter_operators_are_rejected(ops):
+    with pytest.raises(ValueError, match="unknown operators"):
+        crud.CrudConfig.from_dict({"table": "t", "columns": ["id"], "filters": {"id": ops}})
+
+
+def test_identifiers_cover_everything_put_into_sql():
+    config = crud.CrudConfig.from_dict({
+        "table": "t", "columns": ["a"], "key": "k", "filters": {"f": ["eq"]}, "sort": ["-s"],
+        "default_sort": ["-d"], "writable": ["w"], "path_filters": {"p": "pc"}})
+    assert config.identifiers() == {"t", "a", "k", "f", "s", "d", "w", "pc"}
+
+
+@pytest.mark.parametrize("name", ["a b", "a;b", "a`b", "1a", "", "a" * 65, "a.b", "é"])
+def test_q_rejects_non_identifiers(name):
+    with pytest.raises(ValueError):
+        crud.q(name)
+
+
+def test_q_quotes():
+    assert crud.q("tasks") == "`tasks`"
+
+
+SPEC = [("size", True), ("made_at", False), ("id", False)]
+
+
+def test_cursor_round_trip():
+    row = {"size": None, "made_at": datetime(2024, 5, 1, 12, 0, 0, 120000), "id": 7}
+    cursor = crud._encode_cursor(SPEC, row)
+    assert "=" not in cursor
+    assert crud._decode_cursor(SPEC, cursor) == [None, "2024-05-01 12:00:00.120000", 7]
+
+
+@pytest.mark.parametrize("cursor", ["", "x", "e30", "eyJzIjpbXSwidiI6W119", "%%%"])
+def test_bad_cursors(cursor):
+    with pytest.raises(BadRequest) as caught:
+        crud._decode_cursor(SPEC, cursor)
+    assert caught.value.code == "INVALID_CURSOR"
+
+
+def test_cursor_is_bound_to_its_sort():
+    cursor = crud._encode_cursor(SPEC, {"size": 1, "made_at": None, "id": 2})
+    with pytest.raises(BadRequest):
+        crud._decode_cursor([("size", False), ("made_at", False), ("id", False)], cursor)
+
+
+def test_keyset_binds_values_and_handles_nulls():
+    text, params = crud._keyset(SPEC, [None, "2024-01-01", 5])
+    assert params == ["2024-01-01", "2024-01-01", 5]
+    assert "`size` IS NULL" in text and "1 = 0" in text
+    for value in params:
+        assert str(value) not in text
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [1], 2**63, float("nan"), float("inf")])
+def test_forged_cursor_values_are_rejected(value):
+    raw = json.dumps({"s": [["id", False]], "v": [value]}).encode()
+    with pytest.raises(BadRequest):
+        crud._decode_cursor([("id", False)], base64.urlsafe_b64encode(raw).decode())

@@ -1,0 +1,114 @@
+"""Strict JSON parsing and schema validation with one `details` entry per problem."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import BadRequest, ValidationFailed
+from engine.validation import MAX_JSON_DEPTH, Validator, check_schema, parse_json
+
+BODY = {
+    "type": "object", "required": ["name"], "additionalProperties": False,
+    "properties": {"name": {"type": "string", "maxLength": 5},
+                   "count": {"type": "integer", "minimum": 0},
+                   "inner": {"type": "object", "required": ["x"],
+                             "properties": {"x": {"type": "number"}}}},
+}
+
+
+@pytest.mark.parametrize("raw", [b'{"a": 1, "a": 2}', b'{"a": NaN}', b'{"a": Infinity}',
+                                 b'{"a": -Infinity}', b"{", b'{"a": 1} trailing', b"\xff\xfe",
+                                 b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1),
+                                 b"[" * 100_000])
+def test_parse_json_rejects(raw):
+    with pytest.raises(BadRequest) as caught:
+        parse_json(raw)
+    assert caught.value.code == "INVALID_JSON" and caught.value.status == 400
+
+
+def test_parse_json_names_the_duplicate_key():
+    with pytest.raises(BadRequest, match="'b'"):
+        parse_json(b'{"a": {"b": 1, "b": 1}}')
+
+
+def test_parse_json_accepts():
+    assert parse_json('{"a": [1, 2.5, "é", null, true]}'.encode()) == {
+        "a": [1, 2.5, "é", None, True]}
+    depth = MAX_JSON_DEPTH - 1
+    assert parse_json(b"[" * depth + b"]" * depth)
+
+
+def details(validator: Validator, instance) -> list[tuple]:
+    with pytest.raises(ValidationFailed) as caught:
+        validator.validate(instance)
+    assert caught.value.status == 400 and caught.value.code == "VALIDATION_FAILED"
+    return [(d["in"], d["field"], d["rule"]) for d in caught.value.details]
+
+
+def test_every_problem_has_field_and_rule():
+    found = details(Validator("body", BODY),
+                    {"name": "too long", "count": -1, "x": 1, "y": 2, "inner": {}})
+    assert sorted(found, key=str) == sorted([
+        ("body", "name", "maxLength"), ("body", "count", "minimum"),
+        ("body", "x", "additionalProperties"), ("body", "y", "additionalProperties"),
+        ("body", "inner.x", "required")], key=str)
+
+
+def test_missing_required_names_the_field():
+    assert details(Validator("body", BODY), {}) == [("body", "name", "required")]
+    assert details(Validator("body", BODY), []) == [("body", None, "type")]
+
+
+def test_valid_results_are_cached_by_exact_type():
+    validator = Validator("query", {"type": "object", "properties": {
+        "n": {"type": "integer"}, "flag": {"type": "boolean"}}})
+    assert validator.validate({"n": 1}) == {"n": 1}
+    assert details(validator, {"n": True}) == [("query", "n", "type")]
+    assert details(validator, {"n": 1.5}) == [("query", "n", "type")]
+    assert validator.validate({"flag": True}) == {"flag": True}
+    assert details(validator, {"flag": 1}) == [("query", "flag", "type")]
+
+
+QUERY = Validator("query", {"type": "object", "properties": {
+    "limit": {"type": "integer"}, "ratio": {"type": "number"}, "on": {"type": "boolean"},
+    "ids": {"type": "array", "items": {"type": "integer"}}, "name": {"type": "string"}}})
+
+
+@pytest.mark.parametrize(("raw", "coerced"), [
+    ({"limit": "10"}, {"limit": 10}), ({"limit": "-3"}, {"limit": -3}),
+    ({"limit": "1e3"}, {"limit": "1e3"}), ({"limit": "ten"}, {"limit": "ten"}),
+    ({"ratio": "0.5"}, {"ratio": 0.5}), ({"ratio": "nan"}, {"ratio": "nan"}),
+    ({"ratio": "inf"}, {"ratio": "inf"}), ({"on": "TRUE"}, {"on": True}),
+    ({"on": "0"}, {"on": False}), ({"on": "maybe"}, {"on": "maybe"}),
+    ({"ids": "1,2,x"}, {"ids": [1, 2, "x"]}), ({"name": "42"}, {"name": "42"}),
+    ({"limit": ["1", "2"]}, {"limit": ["1", "2"]}),
+])
+def test_query_text_is_coerced_to_the_declared_types(raw, coerced):
+    assert QUERY.coerce_query(raw) == coerced
+
+
+@pytest.mark.parametrize("raw", [{"limit": "ten"}, {"ratio": "nan"}, {"on": "maybe"},
+                                 {"ids": "1,2,x"}, {"limit": ["1", "2"]}])
+def test_uncoercible_query_values_fail_validation(raw):
+    with pytest.raises(ValidationFailed):
+        QUERY.validate(QUERY.coerce_query(raw))
+
+
+def test_check_schema():
+    assert check_schema(BODY) is None
+    assert "12" in check_schema({"type": 12})
+    assert check_schema({"properties": {"a": {"minimum": "x"}}})
+
+
+def test_integers_must_fit_64_bits():
+    validator = Validator("body", {"type": "object", "properties": {"n": {"type": "integer"}}})
+    for fits in (2**63 - 1, -(2**63), 0, 5.0):
+        validator.validate({"n": fits})
+    for too_big in (2**63, -(2**63) - 1, 10**30, 1e300):
+        assert details(validator, {"n": too_big}) == [("body", "n", "type")]
+
+
+@pytest.mark.parametrize("raw", [b'{"a": 1e400}', b'{"a": -1e400}', b"[1e309]"])
+def test_numbers_beyond_double_range_are_rejected(raw):
+    with pytest.raises(BadRequest, match="out of range"):
+        parse_json(raw)

@@ -1,0 +1,1 @@
+"""`taskmanager audit`: dead handlers, broken or drifting endpoints, unused code, old files."""

@@ -1,0 +1,218 @@
+"""Benchmark: claim→complete throughput and claim latency on MariaDB/MySQL, over real HTTP.
+
+    .venv/bin/python -m tools.bench_claims [--pending 10000,1000000] [--workers 4,16] [--seconds N]
+
+Creates a throwaway database on `--mysql-url` (migrate + seed through `taskmanager`), starts
+`taskmanager serve` (auth off, `--server-workers` gunicorn workers), registers one task type
+and loads the pending tasks with 5,000-row INSERTs (distinct dedupe keys, `run_after` in the
+past). For each pending count (ascending; the queue is topped up between levels), mode and client
+count it warms up, then runs that many client processes, each on its own keep-alive connection,
+for `--ramp` + `--seconds`: `single` claims one task and completes it, `batch` claims `--batch`
+and completes them with one POST /api/tasks/complete. While a run lasts the queue is refilled
+with as many tasks as were completed, so the pending count holds. It prints a Markdown table:
+tasks/s, claim and complete p50/p99, and the CPU the gunicorn processes and (when local) the
+database server used per completed task — the figure to compare when the machine is shared,
+since clients, server and database all compete for the same cores. Then the EXPLAIN and ANALYZE
+(rows actually read) of every claim SELECT as handlers/claim.py builds it. The database is
+dropped at the end (`--keep` keeps it).
+
+NOTE: whether a connection really stays open is the server's choice: gunicorn's gthread worker
+(what `taskmanager serve` runs) keeps it; the sync worker closes it after every response.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.db import Database, utcnow
+from handlers.claim import EXPIRED, HINT, LOCK, ORDERS, _candidates_sql
+from tools.bench_claims_setup import (
+    TYPE_NAME,
+    CpuMeter,
+    Loader,
+    Refiller,
+    register_type,
+    server,
+    throwaway_database,
+)
+from tools.bench_claims_worker import Job, Tally, run
+
+DEFAULT_MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
+
+
+def _int_list(raw: str) -> list[int]:
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_claims", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pending", type=_int_list, default=[10_000, 1_000_000],
+                        help="pending task counts, ascending (default 10000,1000000)")
+    parser.add_argument("--workers", type=_int_list, default=[4, 16],
+                        help="concurrent client processes (default 4,16)")
+    parser.add_argument("--modes", default="single,batch", help="single and/or batch")
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--ramp", type=float, default=1.0, help="unmeasured seconds per run")
+    parser.add_argument("--batch", type=int, default=50, help="claim limit in batch mode")
+    parser.add_argument("--by-type", action="store_true",
+                        help="clients claim with {\"type\": ...} (default: any type)")
+    parser.add_argument("--server-workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--server-threads", type=int, default=1,
+                        help="threads per gunicorn worker (TASKMANAGER_THREADS)")
+    parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL,
+                        help="MySQL/MariaDB server; a throwaway database is created on it")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    return parser.parse_args(argv)
+
+
+# --- EXPLAIN --------------------------------------------------------------------------------
+
+def explain_claims(url: str, type_id: int) -> list[str]:
+    """EXPLAIN (the plan) and ANALYZE (rows really read) of every claim SELECT variant."""
+    lines = ["| sort_by | order | filter | key | access | Extra | rows (estimate) | "
+             "rows read (LIMIT 50) |", "|---|---|---|---|---|---|---|---|"]
+    bad = []
+    database = Database.from_url(url)
+    with database.transaction() as conn:
+        for label, sql, params in _variants(type_id):
+            plan = conn.fetchone("EXPLAIN " + sql, params) or {}
+            analyzed = json.loads(conn.fetchval("ANALYZE FORMAT=JSON " + sql, params))
+            extra = plan.get("Extra") or ""
+            if "filesort" in extra or plan.get("type") == "ALL":
+                bad.append(label)
+            lines.append(f"| {label} | {plan.get('key')} | {plan.get('type')} | {extra} | "
+                         f"{plan.get('rows')} | {_rows_read(analyzed)} |")
+        conn.raw.rollback()  # ANALYZE ran the locking reads; let them go
+    database.close()
+    lines.append("")
+    lines.append(f"filesort or full scan in: {', '.join(bad)}" if bad
+                 else "No claim SELECT filesorts or scans the whole table.")
+    return lines
+
+
+def _variants(type_id: int) -> Iterator[tuple[str, str, list[Any]]]:
+    """(label, SQL, parameters) of each SELECT a claim can run, as handlers/claim.py builds it."""
+    now = utcnow()
+    for sort_by, (column, scan) in ORDERS.items():
+        for order in ("ASC", "DESC"):
+            descending = (order == "DESC") != (scan == "DESC")
+            for by_type in (False, True):
+                sql = _candidates_sql("mysql", column, descending, by_type, 0)
+                yield (f"{sort_by} | {order} | {'type_id' if by_type else '-'}", sql,
+                       [*([type_id] if by_type else []), now, 50])
+    sql = _candidates_sql("mysql", "neg_priority", False, False, 1)
+    yield "priority | DESC | NOT IN (inactive types)", sql, [now, 999_999, 50]
+    yield "(lease recovery) | - | -", EXPIRED.format(hint=HINT["mysql"].format(
+        "ix_tasks_lease"), lock=LOCK["mysql"]), [now]
+
+
+def _rows_read(analyzed: dict[str, Any]) -> str:
+    block = analyzed.get("query_block", {})
+    table = block.get("table") or (block.get("nested_loop") or [{}])[0].get("table", {})
+    return str(table.get("r_rows", "?"))
+
+
+# --- scenarios ------------------------------------------------------------------------------
+
+def run_scenario(port: int, loader: Loader, args: argparse.Namespace, mode: str,
+                 workers: int, type_filter: dict[str, Any],
+                 meter: CpuMeter) -> tuple[list[Tally], tuple[float, float]]:
+    """`workers` client processes for ramp + seconds; the queue is refilled as it drains.
+
+    Returns what each client measured and the CPU seconds the server and database used
+    during the measured window.
+    """
+    context = multiprocessing.get_context("fork")
+    counter, results = context.Value("q", 0), context.Queue()
+    job = Job(port, mode, args.batch, type_filter, time.time() + 0.5, args.ramp, args.seconds)
+    processes = [context.Process(target=run, args=(job, counter, results))
+                 for _ in range(workers)]
+    refiller = Refiller(loader, counter)
+    for process in processes:
+        process.start()
+    refiller.start()
+    time.sleep(max(0.0, job.start_at + args.ramp - time.time()))
+    before = meter.sample()
+    time.sleep(args.seconds)
+    after = meter.sample()
+    tallies = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join()
+    refiller.done.set()
+    refiller.join()
+    return tallies, (after[0] - before[0], after[1] - before[1])
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def table_row(pending: int, mode: str, workers: int, tallies: list[Tally],
+              seconds: float, cpu: tuple[float, float]) -> str:
+    claims = sorted(ms for t in tallies for ms in t.claim_ms)
+    completes = sorted(ms for t in tallies for ms in t.complete_ms)
+    tasks = sum(t.tasks for t in tallies)
+    per_task = [f"{1000 * used / tasks:.2f}" if tasks else "-" for used in cpu]
+    return (f"| {pending:,} | {mode} | {workers} | {tasks / seconds:,.0f} | "
+            f"{_percentile(claims, 0.5):.1f} | {_percentile(claims, 0.99):.1f} | "
+            f"{_percentile(completes, 0.5):.1f} | {_percentile(completes, 0.99):.1f} | "
+            f"{per_task[0]} | {per_task[1]} | {len(claims):,} | "
+            f"{sum(t.empty for t in tallies)} | {sum(t.errors for t in tallies)} |")
+
+
+TABLE_HEAD = ["| pending | mode | clients | tasks/s | claim p50 ms | claim p99 ms | "
+              "complete p50 ms | complete p99 ms | server CPU ms/task | DB CPU ms/task | "
+              "claims | empty (204) | errors |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+
+def measure(port: int, meter: CpuMeter, loader: Loader, args: argparse.Namespace) -> list[str]:
+    rows = list(TABLE_HEAD)
+    type_filter = {"type": TYPE_NAME} if args.by_type else {}
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for pending in sorted(args.pending):
+        took = loader.fill_to(pending)
+        print(f"\n{pending:,} pending tasks ready ({took:.1f} s to load)", flush=True)
+        warm = argparse.Namespace(**{**vars(args), "ramp": 0.0, "seconds": 2.0})
+        run_scenario(port, loader, warm, modes[0], max(args.workers), type_filter, meter)
+        for mode in modes:
+            for workers in args.workers:
+                loader.fill_to(pending)
+                tallies, cpu = run_scenario(port, loader, args, mode, workers, type_filter,
+                                            meter)
+                rows.append(table_row(pending, mode, workers, tallies, args.seconds, cpu))
+                print(rows[-1], flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with (tempfile.TemporaryDirectory() as tmp,
+          throwaway_database(args.mysql_url, args.keep) as (name, env),
+          server(env, args.server_workers, args.server_threads,
+                 Path(tmp) / "server.log") as (port, pid)):
+        type_id = register_type(port)
+        loader = Loader(args.mysql_url, name, type_id)
+        rows = measure(port, CpuMeter(pid), loader, args)
+        print(f"\n## EXPLAIN of the claim SELECTs ({max(args.pending):,} pending)\n")
+        print("\n".join(explain_claims(env["TASKMANAGER_DATABASE_URL"], type_id)))
+    print(f"\n## Claim benchmark: MariaDB, gunicorn {args.server_workers} workers x "
+          f"{args.server_threads} threads, {args.seconds:g} s per run, batch {args.batch}\n")
+    print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
