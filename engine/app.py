@@ -13,6 +13,7 @@ from typing import Any
 
 import falcon
 
+from engine.admin_static import AdminResource
 from engine.auth import Authenticator
 from engine.config import Config, load
 from engine.db import Database
@@ -26,6 +27,7 @@ from engine.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from engine.metrics import RequestTimer
 from engine.openapi import build_spec
 from engine.registry import Request, Result, load_handler_modules
 from engine.validation import parse_json
@@ -112,6 +114,7 @@ class Dispatcher:
         if compiled is None:
             raise MethodNotAllowed(f"{req.method} is not allowed on {req.path}.",
                                    headers={"Allow": _allow(methods)})
+        req.context.endpoint = compiled.endpoint.path  # the metrics' label
         if not compiled.endpoint.is_active:
             raise EndpointDisabled(f"{req.method} {compiled.endpoint.path} is switched off.")
         caller = self.auth.authorize(_api_key(req), compiled.endpoint.required_role)
@@ -270,11 +273,14 @@ def create_app(config: Config | None = None, db: Database | None = None) -> falc
     handlers = load_handler_modules(config.handler_modules)
     registry = EndpointRegistry(db, handlers, config.reload_interval)
     auth = Authenticator(db, config.auth_enabled, config.reload_interval)
-    app = falcon.App(middleware=[Hygiene(config.cors_origins)])
+    app = falcon.App(middleware=[RequestTimer(), Hygiene(config.cors_origins)])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
     app.add_route("/api/openapi.json", OpenApiResource(registry, config))
     app.add_route("/api/docs", DocsResource())
+    admin = AdminResource()
+    app.add_route("/admin", admin)
+    app.add_route("/admin/{file}", admin, suffix="file")
     app.add_sink(Dispatcher(registry, auth, db, config.max_body_bytes), prefix=r"/api(/|$)")
     app.add_error_handler(Exception, _render_unexpected)
     app.add_error_handler(falcon.HTTPError, _render_http_error)

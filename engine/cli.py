@@ -15,6 +15,7 @@ from engine import auth, migrate, seeds
 from engine.config import SETTINGS, Config, ConfigError, load
 from engine.db import Database
 from engine.errors import ApiError
+from engine.logs import formatter
 from engine.registry import load_handler_modules
 
 COMMANDS: dict[str, Callable[[argparse.Namespace, Config], int]] = {}
@@ -237,8 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=config.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    output = logging.StreamHandler()
+    output.setFormatter(formatter(config.log_format))
+    logging.basicConfig(level=config.log_level.upper(), handlers=[output])
     try:
         return COMMANDS[args.command](args, config)
     except ApiError as exc:

@@ -113,6 +113,8 @@ SETTINGS: tuple[Setting, ...] = (
             "Whether webhooks may go to loopback, private and link-local addresses."),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"),
             "Log level of the server and CLI."),
+    Setting("LOG_FORMAT", "text", _choice("text", "json"),
+            "Log lines as text, or as one JSON object per line (access log fields included)."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}

@@ -37,6 +37,11 @@ ERROR_STATUSES = {
 }
 
 
+# NOTE: gunicorn answers a request line over 8190 bytes (long query strings) itself, in HTML.
+URI_TOO_LONG = {"description": "Request line over 8190 bytes (answered by gunicorn, as HTML).",
+                "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -97,6 +102,7 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
         if code in {"413", "415"} and endpoint.method not in {"POST", "PUT", "PATCH"}:
             continue
         responses.setdefault(code, _error(description))
+    responses.setdefault("414", URI_TOO_LONG)
     return responses
 
 

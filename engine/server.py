@@ -10,6 +10,7 @@ from gunicorn.app.base import BaseApplication
 
 from engine.app import create_app
 from engine.config import Config
+from engine.logs import gunicorn_logconfig
 from engine.registry import STOPPING
 
 log = logging.getLogger("taskmanager")
@@ -41,6 +42,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 30,
             "limit_request_line": 8190,
         }
+        if self.config.log_format == "json":
+            options["logconfig_dict"] = gunicorn_logconfig(self.config.log_level)
         for key, value in options.items():
             self.cfg.set(key, value)
 

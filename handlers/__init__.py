@@ -8,6 +8,7 @@ from handlers import (  # noqa: F401
     event_stream,
     events,
     health,
+    metrics,
     progress,
     stats,
     task_create,

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.db import Connection, placeholders, utcnow
 from engine.errors import NotFound
+from engine.metrics import CLAIM_WAIT
 from engine.registry import Request, Result, handler
 from handlers.lifecycle import Status, Transition, fail_or_retry, finish, record_many, type_name
 from handlers.task_read import load_documents
@@ -110,6 +111,13 @@ def _pick(conn: Connection, body: dict[str, Any], limit: int, now: datetime) -> 
     return rows[:limit]
 
 
+def _waited(run_after: str | None, now: datetime) -> float:
+    """Seconds the task was claimable before this claim (its document's `run_after`)."""
+    if not run_after:
+        return 0.0
+    return max(0.0, (now - datetime.fromisoformat(run_after.removesuffix("Z"))).total_seconds())
+
+
 def claim_tasks(conn: Connection, body: dict[str, Any], limit: int) -> list[dict[str, Any]]:
     now = utcnow()
     recover_expired(conn, now)
@@ -124,6 +132,8 @@ def claim_tasks(conn: Connection, body: dict[str, Any], limit: int) -> list[dict
         conn.execute(CLAIM.format(ids=f"id IN ({placeholders(len(ids))})"),
                      [worker, now, now, now + timedelta(seconds=lease), now, *ids])
     documents = load_documents(conn, [row["id"] for row in picked])
+    for doc in documents:
+        CLAIM_WAIT.observe(_waited(doc["run_after"], now), doc["type"])
     record_many(conn, [
         Transition(doc, change="claimed", event_type="task.status.changed",
                    status=Status.CLAIMED, previous_status=Status.PENDING, worker_id=worker,
@@ -135,7 +145,8 @@ def claim_tasks(conn: Connection, body: dict[str, Any], limit: int) -> list[dict
 @handler("task_claim")
 def claim(request: Request, conn: Connection) -> Result:
     batch = "limit" in request.body
-    documents = claim_tasks(conn, request.body, request.body.get("limit", 1))
+    # NOTE: JSON Schema calls 5.0 an integer; a float LIMIT broke the slice and MySQL's SQL.
+    documents = claim_tasks(conn, request.body, int(request.body.get("limit", 1)))
     if not documents:
         return Result(None, status=204)
     if batch:

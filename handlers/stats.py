@@ -23,7 +23,7 @@ CLAIMS = ("SELECT t.type_id, COUNT(*) AS n FROM task_history h JOIN tasks t ON t
 DEFAULT_WINDOW_SECONDS = 300
 
 
-def _oldest_pending(conn: Connection, now: datetime) -> dict[int, float]:
+def oldest_pending(conn: Connection, now: datetime) -> dict[int, float]:
     ids = [row["oldest_id"] for row in conn.fetchall(OLDEST_PENDING_IDS)]
     if not ids:
         return {}
@@ -47,7 +47,7 @@ def stats(request: Request, conn: Connection) -> dict[str, Any]:
     for row in conn.fetchall(COUNTS):
         counts.setdefault(row["type_id"], {str(s): 0 for s in Status})[row["status"]] = int(
             row["n"])
-    oldest = _oldest_pending(conn, now)
+    oldest = oldest_pending(conn, now)
     claims = {row["type_id"]: int(row["n"])
               for row in conn.fetchall(CLAIMS, [now - timedelta(seconds=window)])}
     types = [{"type": names.get(type_id, str(type_id)),

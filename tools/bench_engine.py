@@ -51,9 +51,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m tools.bench_engine", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", choices=["sqlite", "mysql"], default="sqlite")
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of one measured run")
+    parser.add_argument("--seconds", type=float, default=1.0,
+                        help="length of one measured run (wrk: whole seconds)")
     parser.add_argument("--concurrency", type=int, default=4, help="open client connections")
-    parser.add_argument("--rounds", type=int, default=7, help="measured runs per server")
+    parser.add_argument("--rounds", type=int, default=15, help="measured runs per server "
+                        "(many short rounds pair the servers closely in time)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per server before")
     parser.add_argument("--workers", type=int, help="gunicorn workers of both servers "
                         "(default: the engine's TASKMANAGER_WORKERS default)")
