@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import pymysql
 
 from engine.db import utcnow
 from handlers.task_create import dedupe_key
+from tools import bench_servers
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPE_NAME = "bench.claims"
@@ -42,16 +42,8 @@ def _admin(url: str, database: str | None = None) -> pymysql.connections.Connect
                            database=database, autocommit=True)
 
 
-def _clean_env(extra: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TASKMANAGER_")}
-    return {**base, **extra}
-
-
 def cli(args: list[str], env: dict[str, str]) -> None:
-    done = subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT,
-                          env=_clean_env(env), capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        raise SystemExit(f"taskmanager {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    bench_servers.cli(args, env, timeout=300)  # migrating a loaded database takes longer
 
 
 @contextlib.contextmanager
@@ -199,12 +191,6 @@ class CpuMeter:
 
 # --- server ---------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _request(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     import http.client
 
@@ -223,12 +209,13 @@ def _request(port: int, method: str, path: str, body: Any = None) -> tuple[int, 
 def server(env: dict[str, str], workers: int, threads: int,
            log: Path) -> Iterator[tuple[int, int]]:
     """`taskmanager serve` on a free port; yields the port and the process id."""
-    port = _free_port()
+    port = bench_servers.free_port()
     settings = {**env, "TASKMANAGER_BIND": f"127.0.0.1:{port}",
                 "TASKMANAGER_WORKERS": str(workers), "TASKMANAGER_THREADS": str(threads)}
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], cwd=ROOT,
-                                   env=_clean_env(settings), stdout=out, stderr=subprocess.STDOUT)
+                                   env=bench_servers.clean_env(settings),
+                                   stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(process, port, log)
         yield port, process.pid

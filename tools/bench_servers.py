@@ -49,10 +49,10 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
     return {**base, **extra}
 
 
-def cli(args: list[str], env: dict[str, str]) -> str:
+def cli(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
     """Run `taskmanager ARGS` (as `python -m engine.cli`) against `env`; return its stdout."""
     done = subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT,
-                          env=clean_env(env), capture_output=True, text=True, timeout=120)
+                          env=clean_env(env), capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise SystemExit(f"taskmanager {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return done.stdout
@@ -109,7 +109,7 @@ class Server:
 
     @classmethod
     def start(cls, kind: str, env: dict[str, str], log: Path) -> Server:
-        port = _free_port()
+        port = free_port()
         settings = {**env, "TASKMANAGER_BIND": f"127.0.0.1:{port}"}
         with open(log, "wb") as out:
             process = subprocess.Popen(
@@ -143,7 +143,7 @@ class Server:
                 self.process.wait()
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])

@@ -7,8 +7,7 @@ real seed. Tests that switch or delete rows use their own dedicated test endpoin
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ import requests
 from engine.auth import KEY_ROLES, create_key
 from tests.conftest import DIALECTS, Server, fresh_database, run_cli, start_server
 from tests.e2e import events_fixtures
+from tests.e2e.tasks_api import wait_for  # noqa: F401 (re-exported for the engine tests)
 from tests.support import widgets
 
 # The events modules (test_events_*.py) share one server per dialect for the whole session.
@@ -49,16 +49,6 @@ def engine_server(request: pytest.FixtureRequest,
             srv.stop()
 
 
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"{what} not seen within {timeout}s (last: {last!r})")
 
 
 def get(server: Server, path: str, key: str | None = None, **kwargs: Any) -> requests.Response:

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -68,17 +67,6 @@ def restart_in_place(server: Server, pause: float, monkeypatch: pytest.MonkeyPat
     server.process, server.log_path = fresh.process, fresh.log_path
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str,
-               interval: float = 0.05) -> Any:
-    """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what} not seen within {timeout}s (last: {last!r})")
 
 
 class WorkerProcess:

@@ -18,8 +18,8 @@ from tests.e2e.sdk_support import (
     client_env,
     start_worker,
     unique_type,
-    wait_until,
 )
+from tests.e2e.tasks_api import wait_for as wait_until
 
 COMMANDS = (["worker"], ["tasks", "create"], ["tasks", "watch"], ["types", "register"],
             ["stats"])

@@ -19,8 +19,8 @@ from tests.e2e.sdk_support import (
     restart_in_place,
     start_worker,
     unique_type,
-    wait_until,
 )
+from tests.e2e.tasks_api import wait_for as wait_until
 
 HANDLERS = "tests.e2e.sdk_handlers"
 
