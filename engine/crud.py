@@ -23,6 +23,7 @@ from engine.registry import Request, Result
 from engine.validation import INT64_MAX, INT64_MIN
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_SQL_CACHE_SIZE = 256  # request shapes remembered per list endpoint
 OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">=",
              "in": "IN", "like": "LIKE", "null": "IS NULL"}
 
@@ -52,6 +53,9 @@ class CrudConfig:
     path_filters: Mapping[str, str] = field(default_factory=dict)
     count: bool = True
     not_found_code: str = "NOT_FOUND"
+    # list SQL by the shape of the request (clauses and sort), built once per shape
+    sql_cache: dict[tuple[Any, ...], tuple[str, str, tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> CrudConfig:
@@ -225,31 +229,47 @@ def list_rows(config: CrudConfig, request: Request, conn: Connection,
     spec = _sort_spec(config, request)
     limit = request.query.get("limit", config.default_limit)
     offset = request.query.get("offset", 0)
-    total = None
-    if config.count:
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        total = conn.fetchval(f"SELECT COUNT(*) FROM {q(config.table)}{where}", params)
     page_clauses, page_params = list(clauses), list(params)
     if "cursor" in request.query:
         text, values = _keyset(spec, _decode_cursor(spec, request.query["cursor"]))
         page_clauses.append(text)
         page_params.extend(values)
-    columns = list(config.columns) + [c for c, _ in spec if c not in config.columns]
-    sql = f"SELECT {', '.join(map(q, columns))} FROM {q(config.table)}"
-    if page_clauses:
-        sql += " WHERE " + " AND ".join(page_clauses)
-    sql += " ORDER BY " + ", ".join(f"{q(c)} {'DESC' if d else 'ASC'}" for c, d in spec)
-    sql += " LIMIT ? OFFSET ?"
-    rows = conn.fetchall(sql, [*page_params, limit + 1, offset])
+    count_sql, page_sql, hidden = _list_sql(config, clauses, page_clauses, spec)
+    total = conn.fetchval(count_sql, params) if config.count else None
+    rows = conn.fetchall(page_sql, [*page_params, limit + 1, offset])
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _encode_cursor(spec, rows[-1]) if more and rows else None
-    hidden = set(columns) - set(config.columns)
-    # PERF: copy rows only to drop sort-only columns; fetched rows are fresh dicts anyway.
-    items = [_decode(config, {k: v for k, v in row.items() if k not in hidden} if hidden else row)
-             for row in rows]
+    if hidden or config.json_columns:
+        # PERF: copy rows only to drop sort-only columns; fetched rows are fresh dicts anyway.
+        rows = [_decode(config, {k: v for k, v in row.items() if k not in hidden}
+                        if hidden else row) for row in rows]
     meta = {"total": total, "limit": limit, "offset": offset, "next_cursor": next_cursor}
-    return Result(items, meta=meta)
+    return Result(rows, meta=meta)
+
+
+def _list_sql(config: CrudConfig, clauses: list[str], page_clauses: list[str],
+              spec: list[tuple[str, bool]]) -> tuple[str, str, tuple[str, ...]]:
+    """The COUNT and page statements and the sort-only columns, cached per request shape."""
+    # PERF: a list request repeats a few shapes; building the SQL text cost more than the
+    # statement's own execution on SQLite.
+    key = (tuple(clauses), tuple(page_clauses), tuple(spec))
+    cached = config.sql_cache.get(key)
+    if cached is not None:
+        return cached
+    table = q(config.table)
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    columns = list(config.columns) + [c for c, _ in spec if c not in config.columns]
+    page = f"SELECT {', '.join(map(q, columns))} FROM {table}"
+    if page_clauses:
+        page += " WHERE " + " AND ".join(page_clauses)
+    page += " ORDER BY " + ", ".join(f"{q(c)} {'DESC' if d else 'ASC'}" for c, d in spec)
+    page += " LIMIT ? OFFSET ?"
+    hidden = tuple(c for c in columns if c not in config.columns)
+    if len(config.sql_cache) >= _SQL_CACHE_SIZE:
+        config.sql_cache.clear()
+    cached = config.sql_cache[key] = (f"SELECT COUNT(*) FROM {table}{where}", page, hidden)
+    return cached
 
 
 def get_row(config: CrudConfig, request: Request, conn: Connection) -> dict[str, Any]:

@@ -188,6 +188,16 @@ class SQLiteDatabase(Database):
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
+    def run(self, work: Callable[[Connection], T], write: bool = True) -> T:
+        if write:
+            return super().run(work, write)
+        # PERF: reads run in autocommit mode, as on MySQL: no BEGIN/COMMIT and no context
+        # manager; each statement reads the latest committed snapshot (WAL never blocks it).
+        try:
+            return work(self._connection())
+        except sqlite3.OperationalError as exc:
+            raise _unavailable(exc) from exc
+
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[Connection]:
         conn = self._connection()

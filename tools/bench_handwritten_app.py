@@ -16,7 +16,6 @@ import re
 import sqlite3
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -151,7 +150,7 @@ def _send(req: falcon.Request, resp: falcon.Response, status: int, body: Any,
           headers: dict[str, str] | None = None) -> None:
     given = req.get_header("X-Request-ID") or ""
     resp.status = falcon.code_to_http_status(status)
-    resp.set_header("X-Request-ID", given if _REQUEST_ID.match(given) else uuid.uuid4().hex)
+    resp.set_header("X-Request-ID", given if _REQUEST_ID.match(given) else os.urandom(16).hex())
     resp.set_header("Cache-Control", "no-store")
     resp.set_header("X-Content-Type-Options", "nosniff")
     for name, value in (headers or {}).items():
