@@ -139,7 +139,7 @@ class Dispatcher:
         request = Request(
             path=compiled.path.check_params(params),
             query=compiled.query.check_params(req.params),
-            body=self._body(req, compiled),
+            body=self._body(req, compiled) if req.method in _BODY_METHODS else None,
             role=caller.role, identity=caller.identity,
             request_id=req.context.request_id, endpoint=compiled.endpoint,
             environ=req.env,
@@ -162,8 +162,6 @@ class Dispatcher:
         _send(resp, result.status, body, result.headers)
 
     def _body(self, req: falcon.Request, compiled: CompiledEndpoint) -> Any:
-        if req.method not in _BODY_METHODS:
-            return None
         length = req.content_length
         if length is not None and length > self.max_body:
             raise PayloadTooLarge(f"The body is {length} bytes; the limit is {self.max_body}.")
