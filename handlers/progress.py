@@ -43,6 +43,14 @@ def should_record(logged: int | None, progress: int, step_changed: bool) -> bool
     return progress - logged >= MIN_RECORDED_STEP
 
 
+def _progress_transition(progress: int, step: str | None, now: datetime) -> str:
+    """The outbox key of a recorded update: unique even when a step comes back (a, b, a)."""
+    # NOTE: percent and step alone repeat when a worker returns to an earlier step at the same
+    # percent, and the unique (task, transition) key then dropped that event; the time of the
+    # update (the task row is locked, so updates of one task never share it) tells them apart.
+    return f"progress:{progress}:{(step or '')[:60]}@{now:%Y%m%dT%H%M%S.%f}"
+
+
 def _progress_value(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
         raise BadRequest("progress must be an integer from 0 to 100.", code="INVALID_PROGRESS",
@@ -74,7 +82,7 @@ def update_progress(request: Request, conn: Connection) -> dict[str, Any]:
                status=Status.CLAIMED, previous_status=Status.CLAIMED,
                worker_id=body["worker_id"], message=text, progress=progress,
                previous_progress=task["progress"], step=step,
-               transition=f"progress:{progress}:{step or ''}"[:100])
+               transition=_progress_transition(progress, step, now))
     return {"id": task["id"], "progress": progress, "step": step, "message": message,
             "recorded": recorded, "cancel_requested": bool(task["cancel_requested"]),
             "lease_expires_at": lease}

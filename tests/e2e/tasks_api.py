@@ -160,7 +160,9 @@ class TaskApi:
                          "WHERE task_id = ? ORDER BY id", [task_id])
 
     def transitions(self, task_id: int) -> list[str]:
-        return [row["transition"] for row in self.events(task_id)]
+        """The outbox keys of `task_id`, without the time that makes progress keys unique."""
+        return [row["transition"].rpartition("@")[0] or row["transition"]
+                for row in self.events(task_id)]
 
     def changes(self, task_id: int) -> list[str]:
         """status_change of every history row of `task_id`, oldest first."""

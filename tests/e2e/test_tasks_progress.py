@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -143,6 +144,17 @@ def test_step_change_is_recorded(api):
     assert task["progress"]["step"] == "render" and task["progress"]["percent"] == 15
     payloads = [row["payload"] for row in _progress_events(api, task_id)]
     assert len(payloads) == 3 and '"step":"render"' in payloads[-1]
+
+
+def test_a_step_that_comes_back_at_the_same_percent_is_recorded_again(api):
+    task_id = _claimed(api)
+    for step in ("fetch", "parse", "fetch"):
+        assert api.progress(task_id, "w1", 40, step=step).json()["data"]["recorded"] is True
+    assert [r["step"] for r in _progress_rows(api, task_id)] == ["fetch", "parse", "fetch"]
+    events = _progress_events(api, task_id)
+    assert [json.loads(e["payload"])["step"] for e in events] == ["fetch", "parse", "fetch"]
+    assert api.transitions(task_id)[-3:] == ["1:progress:40:fetch", "1:progress:40:parse",
+                                             "1:progress:40:fetch"]
 
 
 def test_progress_and_heartbeat_extend_the_lease(api):
