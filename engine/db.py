@@ -36,7 +36,7 @@ _MAX_ATTEMPTS = 3
 # Seconds PyMySQL waits to connect, and for each read and write on the socket, unless the URL's
 # query says otherwise (`?read_timeout=30`): a database that stops answering costs a request at
 # most these, then a 503, never a hung worker thread.
-_MYSQL_TIMEOUTS = {"connect_timeout": "5", "read_timeout": "10", "write_timeout": "10"}
+_MYSQL_TIMEOUTS = {"connect_timeout": "5", "read_timeout": "5", "write_timeout": "5"}
 
 
 def utcnow() -> datetime:
@@ -141,7 +141,8 @@ class Database:
         """Run `work` in a transaction, retrying when the database rolled it back itself.
 
         A read that lost its connection is retried (a pooled socket may have gone stale); a
-        write is not, as its COMMIT may have arrived.
+        write is not, as its COMMIT may have arrived; nor is a read that timed out, which would
+        only make its client wait longer for the 503.
         """
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
@@ -149,7 +150,8 @@ class Database:
                     return work(conn)
             except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
                 code = _mysql_code(exc)
-                retryable = code in _RETRY_TRANSACTION or (code in _LOST_CONNECTION and not write)
+                retryable = code in _RETRY_TRANSACTION or (
+                    code in _LOST_CONNECTION and not write and not _timed_out(exc))
                 if not retryable or attempt == _MAX_ATTEMPTS:
                     raise _unavailable(exc) from exc
                 time.sleep(0.005 * attempt)
@@ -175,6 +177,11 @@ def _lost(exc: BaseException) -> bool:
     if isinstance(exc, pymysql.err.InterfaceError):
         return True
     return isinstance(exc, pymysql.err.OperationalError) and _mysql_code(exc) in _LOST_CONNECTION
+
+
+def _timed_out(exc: BaseException) -> bool:
+    # NOTE: PyMySQL raises "Lost connection ... (timed out)" while handling the socket's timeout.
+    return isinstance(exc.__context__, TimeoutError)
 
 
 def _full(exc: Exception) -> bool:
