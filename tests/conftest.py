@@ -191,6 +191,17 @@ def start_keyed_server(database: TestDatabase, log_dir: Path, workers: int = 2,
     return server
 
 
+@contextlib.contextmanager
+def keyed_server(database: TestDatabase, log_dir: Path, workers: int = 2,
+                 keys: dict[str, str] | None = None, **settings: str) -> Iterator[Server]:
+    """`start_keyed_server`, stopped afterwards."""
+    server = start_keyed_server(database, log_dir, workers, keys, **settings)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(params=DIALECTS)
 def dialect(request: pytest.FixtureRequest) -> str:
     return str(request.param)

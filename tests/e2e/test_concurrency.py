@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server, fresh_database, start_keyed_server
+from tests.conftest import Server, fresh_database, keyed_server
 from tests.e2e.claim_race import assert_each_claimed_and_completed_once, create_tasks, run_claimers
 from tests.e2e.tasks_api import TaskApi, unique_type
 
@@ -18,12 +18,8 @@ PROCESSES = 16
 
 @pytest.fixture
 def busy_server(dialect: str, tmp_path: Path) -> Iterator[Server]:
-    with fresh_database(dialect, tmp_path) as db:
-        server = start_keyed_server(db, tmp_path, workers=4)
-        try:
-            yield server
-        finally:
-            server.stop()
+    with fresh_database(dialect, tmp_path) as db, keyed_server(db, tmp_path, 4) as server:
+        yield server
 
 
 def test_every_task_is_claimed_and_completed_exactly_once(busy_server):

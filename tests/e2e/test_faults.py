@@ -20,7 +20,7 @@ import pytest
 from taskmanager import TaskManagerClient, TaskStatus
 from taskmanager.errors import ServiceUnavailable
 from taskmanager.transport import NO_RETRY, RetryPolicy
-from tests.conftest import Server, fresh_database, start_keyed_server
+from tests.conftest import Server, fresh_database, keyed_server
 from tests.e2e.sdk_handlers import marker_lines
 from tests.e2e.sdk_support import client, start_worker
 from tests.e2e.tasks_api import TaskApi, unique_type, wait_for
@@ -79,11 +79,8 @@ def kill_serving_worker(server: Server, request: InFlight) -> int:
 
 @pytest.fixture
 def keyed(database, tmp_path) -> Iterator[Server]:
-    server = start_keyed_server(database, tmp_path, workers=2)
-    try:
+    with keyed_server(database, tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_killed_worker_drops_a_long_poll_and_is_replaced(keyed):
@@ -214,32 +211,29 @@ def _count(url: str, name: str) -> int:
 
 
 def test_sqlite_disk_full_answers_503_writes_nothing_and_recovers(tmp_path):
-    with small_disk(tmp_path / "disk") as disk, fresh_database("sqlite", disk) as db:
-        server = start_keyed_server(db, tmp_path, workers=2)
-        try:
-            with TaskApi(server) as api:
-                name = api.register_type(unique_type("Full"))
-            filler = fill(disk)
-            with TaskManagerClient(server.url, server.keys["client"], retry=NO_RETRY) as sdk:
-                with pytest.raises(ServiceUnavailable) as refused:
-                    sdk.create_tasks(_bulk(name, "refused"))
-                assert (refused.value.status, refused.value.code) == (503, "DATABASE_FULL")
-                assert refused.value.retry_after > 0
-                assert _count(db.url, name) == 0, "a refused bulk wrote some rows"
-                # while the disk stays full, an SDK call keeps retrying; space returns, it lands
-                patient = TaskManagerClient(server.url, server.keys["client"],
-                                            retry=RetryPolicy(attempts=20, max_backoff=0.5))
-                outcome: dict[str, Any] = {}
-                thread = threading.Thread(target=lambda: outcome.update(
-                    created=patient.create_tasks(_bulk(name, "patient"))))
-                thread.start()
-                time.sleep(1.5)
-                filler.unlink()
-                thread.join(timeout=60)
-                patient.close()
-            assert len(outcome["created"]) == BULK and _count(db.url, name) == BULK
-            assert len({item["id"] for item in outcome["created"]}) == BULK
-            assert "Traceback" not in server.log()
-        finally:
-            server.stop()
-            db.db.close()
+    with small_disk(tmp_path / "disk") as disk, fresh_database("sqlite", disk) as db, \
+            keyed_server(db, tmp_path) as server:
+        with TaskApi(server) as api:
+            name = api.register_type(unique_type("Full"))
+        filler = fill(disk)
+        with TaskManagerClient(server.url, server.keys["client"], retry=NO_RETRY) as sdk:
+            with pytest.raises(ServiceUnavailable) as refused:
+                sdk.create_tasks(_bulk(name, "refused"))
+            assert (refused.value.status, refused.value.code) == (503, "DATABASE_FULL")
+            assert refused.value.retry_after > 0
+            assert _count(db.url, name) == 0, "a refused bulk wrote some rows"
+            # while the disk stays full, an SDK call keeps retrying; space returns, it lands
+            patient = TaskManagerClient(server.url, server.keys["client"],
+                                        retry=RetryPolicy(attempts=20, max_backoff=0.5))
+            outcome: dict[str, Any] = {}
+            thread = threading.Thread(target=lambda: outcome.update(
+                created=patient.create_tasks(_bulk(name, "patient"))))
+            thread.start()
+            time.sleep(1.5)
+            filler.unlink()
+            thread.join(timeout=60)
+            patient.close()
+        assert len(outcome["created"]) == BULK and _count(db.url, name) == BULK
+        assert len({item["id"] for item in outcome["created"]}) == BULK
+        assert server.log().count("database or disk is full") >= 2, "the SDK never retried"
+        assert "Traceback" not in server.log()

@@ -17,7 +17,7 @@ import requests
 import tests.conftest
 from taskmanager import TaskManagerClient
 from taskmanager.transport import RetryPolicy
-from tests.conftest import IN_CI, Server, free_port, fresh_database, start_keyed_server
+from tests.conftest import IN_CI, Server, free_port, fresh_database, keyed_server
 from tests.e2e.sdk_support import start_worker
 from tests.e2e.tasks_api import TaskApi, unique_type, wait_for
 from tests.support import mariadb_server
@@ -48,11 +48,8 @@ def own_database(own_mariadb, tmp_path) -> Iterator[tests.conftest.TestDatabase]
 
 @pytest.fixture
 def own_server(own_database, tmp_path) -> Iterator[Server]:
-    server = start_keyed_server(own_database, tmp_path, workers=2)
-    try:
+    with keyed_server(own_database, tmp_path) as server:
         yield server
-    finally:
-        server.stop()
 
 
 class Prober(threading.Thread):

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server, start_keyed_server
+from tests.conftest import Server, keyed_server
 from tests.e2e.claim_race import (
     assert_each_claimed_and_completed_once,
     create_tasks,
@@ -30,13 +30,9 @@ TOGGLED = "/api/stats"
 
 @pytest.fixture
 def two_servers(database, tmp_path) -> Iterator[list[Server]]:
-    first = start_keyed_server(database, tmp_path, workers=WORKERS)
-    second = start_keyed_server(database, tmp_path, workers=WORKERS, keys=first.keys)
-    try:
+    with keyed_server(database, tmp_path, WORKERS) as first, \
+            keyed_server(database, tmp_path, WORKERS, first.keys) as second:
         yield [first, second]
-    finally:
-        first.stop()
-        second.stop()
 
 
 def _feed(servers: list[Server], key: str) -> list[dict[str, Any]]:
