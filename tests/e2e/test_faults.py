@@ -97,6 +97,25 @@ def test_killed_worker_drops_a_long_poll_and_is_replaced(keyed):
     assert "Traceback" not in keyed.log()
 
 
+def test_sdk_long_poll_outlives_every_worker_being_killed(keyed):
+    master = keyed.process.pid
+    with TaskApi(keyed) as api, client(keyed, "client") as sdk:
+        cursor = api.get("/api/events", limit=1000).json()["meta"]["next_cursor"]
+        answer: dict[str, Any] = {}
+        polling = threading.Thread(target=lambda: answer.update(reply=sdk.call(
+            "GET", "/api/events", params={"after": cursor, "wait": 10})))
+        polling.start()
+        time.sleep(0.5)
+        before = procs.children(master)
+        for pid in before:
+            os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: len(set(procs.children(master)) - set(before)) == len(before), 20,
+                 "new workers")
+        task_id = api.create(api.register_type(unique_type("Outlived")), {"n": 1})
+        polling.join(timeout=30)
+        assert [event["task_id"] for event in answer["reply"].data] == [task_id]
+
+
 @contextlib.contextmanager
 def write_lock_held(url: str, dialect: str) -> Iterator[None]:
     """Block the claim's writes: MySQL after it updated the task (mid-transaction, on the history
