@@ -355,8 +355,13 @@ class MySQLDatabase(Database):
             self._checkin(conn, broken)
 
     def close(self) -> None:
-        while self._idle:
-            _close_quietly(self._idle.pop())
+        """Close the idle connections (safe while other threads check out and in)."""
+        while True:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                return
+            _close_quietly(conn)
 
 
 def _close_quietly(conn: Connection) -> None:

@@ -169,7 +169,7 @@ def start_server(database: TestDatabase, log_dir: Path, workers: int = 2,
         try:
             if requests.get(server.api("/api/health"), timeout=1).status_code in (200, 503):
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy starting to answer
             time.sleep(0.1)
     server.stop()
     raise AssertionError(f"server did not start:\n{server.log()}")
