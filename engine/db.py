@@ -34,8 +34,8 @@ _MISSING_SCHEMA = {1146, 1049}  # no such table / database: not migrated yet, or
 _STORAGE_FULL = {1114, 1021}  # table full, disk full
 _MAX_ATTEMPTS = 3
 # Seconds PyMySQL waits to connect, and for each read and write on the socket, unless the URL's
-# query says otherwise (`?read_timeout=30`): a database that stops answering costs a request at
-# most these, then a 503, never a hung worker thread.
+# query says otherwise (`?read_timeout=30`): a database that stops answering costs a request a
+# few seconds and a 503, never a hung worker thread.
 _MYSQL_TIMEOUTS = {"connect_timeout": "5", "read_timeout": "5", "write_timeout": "5"}
 
 

@@ -71,3 +71,9 @@ def test_mysql_server_gone_is_unavailable_not_a_hang():
         db.run(lambda conn: conn.fetchval("SELECT 1"), write=False)
     with pytest.raises(DatabaseUnavailable):
         db.run(lambda conn: conn.fetchval("SELECT 1"))
+
+
+def test_mysql_timeouts_default_to_a_few_seconds_and_follow_the_url():
+    params = Database.from_url("mysql://u@db.example:3306/tm?read_timeout=30").params
+    assert (params["connect_timeout"], params["read_timeout"], params["write_timeout"]) == (
+        5, 30, 5)
