@@ -65,16 +65,19 @@ class InFlight:
         return received
 
 
-def kill_serving_worker(server: Server, request: InFlight) -> int:
+def kill_serving_worker(server: Server, request: InFlight) -> None:
     """SIGKILL the worker serving `request`; return once the master has replaced it."""
     master = server.process.pid
     before = procs.children(master)
     victim = request.worker_pid(master)
     os.kill(victim, signal.SIGKILL)
     assert request.answer() == b"", "a killed worker answered"
-    wait_for(lambda: (lambda now: len(now) == len(before) and victim not in now)(
-        procs.children(master)), 20, "the master to replace the killed worker")
-    return victim
+
+    def replaced() -> bool:
+        now = procs.children(master)
+        return len(now) == len(before) and victim not in now
+
+    wait_for(replaced, 20, "the master to replace the killed worker")
 
 
 @pytest.fixture
