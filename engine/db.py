@@ -22,7 +22,7 @@ import pymysql
 import pymysql.constants.FIELD_TYPE as FIELD_TYPE
 import pymysql.converters
 
-from engine.errors import DatabaseUnavailable
+from engine.errors import DatabaseFull, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,7 +31,12 @@ T = TypeVar("T")
 _LOST_CONNECTION = {2003, 2006, 2013, 2055, 0}
 _RETRY_TRANSACTION = {1213, 1205}  # deadlock, lock wait timeout: the transaction was rolled back
 _MISSING_SCHEMA = {1146, 1049}  # no such table / database: not migrated yet, or dropped
+_STORAGE_FULL = {1114, 1021}  # table full, disk full
 _MAX_ATTEMPTS = 3
+# Seconds PyMySQL waits to connect, and for each read and write on the socket, unless the URL's
+# query says otherwise (`?read_timeout=30`): a database that stops answering costs a request a
+# few seconds and a 503, never a hung worker thread.
+_MYSQL_TIMEOUTS = {"connect_timeout": "5", "read_timeout": "5", "write_timeout": "5"}
 
 
 def utcnow() -> datetime:
@@ -133,14 +138,20 @@ class Database:
         raise NotImplementedError
 
     def run(self, work: Callable[[Connection], T], write: bool = True) -> T:
-        """Run `work` in a transaction, retrying when the database rolled it back itself."""
+        """Run `work` in a transaction, retrying when the database rolled it back itself.
+
+        A read that lost its connection is retried (a pooled socket may have gone stale); a
+        write is not, as its COMMIT may have arrived; nor is a read that timed out, which would
+        only make its client wait longer for the 503.
+        """
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
                 with self.transaction(write) as conn:
                     return work(conn)
-            except pymysql.err.OperationalError as exc:
-                code = exc.args[0] if exc.args else 0
-                retryable = code in _RETRY_TRANSACTION or (code in _LOST_CONNECTION and not write)
+            except (pymysql.err.OperationalError, pymysql.err.InterfaceError) as exc:
+                code = _mysql_code(exc)
+                retryable = code in _RETRY_TRANSACTION or (
+                    code in _LOST_CONNECTION and not write and not _timed_out(exc))
                 if not retryable or attempt == _MAX_ATTEMPTS:
                     raise _unavailable(exc) from exc
                 time.sleep(0.005 * attempt)
@@ -156,9 +167,32 @@ class Database:
         raise NotImplementedError
 
 
+def _mysql_code(exc: pymysql.err.MySQLError) -> int:
+    code = exc.args[0] if exc.args else 0
+    return code if isinstance(code, int) else 0
+
+
+def _lost(exc: BaseException) -> bool:
+    """The connection is gone (server killed, restarted, network cut), not just one statement."""
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True
+    return isinstance(exc, pymysql.err.OperationalError) and _mysql_code(exc) in _LOST_CONNECTION
+
+
+def _timed_out(exc: BaseException) -> bool:
+    # NOTE: PyMySQL raises "Lost connection ... (timed out)" while handling the socket's timeout.
+    return isinstance(exc.__context__, TimeoutError)
+
+
+def _full(exc: Exception) -> bool:
+    if isinstance(exc, sqlite3.OperationalError):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+    return isinstance(exc, pymysql.err.MySQLError) and _mysql_code(exc) in _STORAGE_FULL
+
+
 def _unavailable(exc: Exception) -> DatabaseUnavailable:
     log.warning("database error: %s", exc)
-    return DatabaseUnavailable()
+    return DatabaseFull() if _full(exc) else DatabaseUnavailable()
 
 
 class SQLiteDatabase(Database):
@@ -210,12 +244,12 @@ class SQLiteDatabase(Database):
         try:
             yield conn
         except BaseException:
-            conn.raw.execute("ROLLBACK")
+            _rollback(conn.raw)
             raise
         try:
             conn.raw.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            conn.raw.execute("ROLLBACK")
+            _rollback(conn.raw)
             raise _unavailable(exc) from exc
 
     def close(self) -> None:
@@ -223,6 +257,13 @@ class SQLiteDatabase(Database):
         if conn is not None:
             conn.raw.close()
             self._local.conn = None
+
+
+def _rollback(raw: sqlite3.Connection) -> None:
+    # NOTE: SQLite rolls back by itself on some errors (SQLITE_FULL among them); a second
+    # ROLLBACK would fail and hide the error that explains it.
+    if raw.in_transaction:
+        raw.execute("ROLLBACK")
 
 
 class MySQLDatabase(Database):
@@ -240,7 +281,8 @@ class MySQLDatabase(Database):
             "password": unquote(parts.password or ""),
             "database": parts.path.lstrip("/") or None,
             "charset": options.get("charset", "utf8mb4"),
-            "connect_timeout": int(options.get("connect_timeout", "5")),
+            **{name: int(options.get(name, default))
+               for name, default in _MYSQL_TIMEOUTS.items()},
             "autocommit": True,
             "conv": _MYSQL_CONVERSIONS,
         }
@@ -283,6 +325,7 @@ class MySQLDatabase(Database):
             return conn
         except (pymysql.err.OperationalError, pymysql.err.InterfaceError):
             _close_quietly(conn)
+            self.close()  # the other idle sockets are as stale as this one
         fresh = self._checkout_new()
         try:
             fresh.raw.begin()
@@ -310,6 +353,8 @@ class MySQLDatabase(Database):
                 conn.raw.commit()
         except BaseException as exc:
             broken = isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError)
+            if _lost(exc):  # NOTE: the server went away: every idle socket to it is dead too
+                self.close()
             if write and not broken:
                 try:
                     conn.raw.rollback()
@@ -320,8 +365,13 @@ class MySQLDatabase(Database):
             self._checkin(conn, broken)
 
     def close(self) -> None:
-        while self._idle:
-            _close_quietly(self._idle.pop())
+        """Close the idle connections (safe while other threads check out and in)."""
+        while True:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                return
+            _close_quietly(conn)
 
 
 def _close_quietly(conn: Connection) -> None:

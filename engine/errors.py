@@ -112,3 +112,10 @@ class DatabaseUnavailable(ServiceUnavailable):
     """The database is unavailable; retry later."""
 
     code = "DATABASE_UNAVAILABLE"
+
+
+class DatabaseFull(DatabaseUnavailable):
+    """The database has no space left; nothing was written. Retry later."""
+
+    code = "DATABASE_FULL"
+    headers = {"Retry-After": "30"}  # noqa: RUF012

@@ -33,7 +33,7 @@ ERROR_STATUSES = {
     "404": "Not found.",
     "413": "Body too large.",
     "415": "Body is not JSON.",
-    "503": "Endpoint switched off or database unavailable.",
+    "503": "Endpoint switched off, or database unavailable or full (with Retry-After).",
 }
 
 

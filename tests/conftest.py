@@ -24,6 +24,7 @@ import pymysql
 import pytest
 import requests
 
+from engine.auth import KEY_ROLES, create_key
 from engine.config import Config, load
 from engine.db import Database
 
@@ -34,16 +35,16 @@ DIALECTS = ["sqlite", "mysql"]
 _counter = itertools.count()
 
 
-def _mysql_admin() -> pymysql.connections.Connection:
-    parts = urlsplit(MYSQL_URL)
+def _mysql_admin(server_url: str = MYSQL_URL) -> pymysql.connections.Connection:
+    parts = urlsplit(server_url)
     return pymysql.connect(host=parts.hostname, port=parts.port or 3306,
                            user=parts.username or "root", password=parts.password or "",
                            autocommit=True, connect_timeout=3)
 
 
-def _mysql_available() -> bool:
+def _mysql_available(server_url: str = MYSQL_URL) -> bool:
     try:
-        _mysql_admin().close()
+        _mysql_admin(server_url).close()
         return True
     except pymysql.err.MySQLError:
         return False
@@ -62,17 +63,19 @@ class TestDatabase:
 
 @contextlib.contextmanager
 def fresh_database(dialect: str, tmp_path: Path, migrate: bool = True,
-                   seed: bool = True, **settings: str) -> Iterator[TestDatabase]:
-    """Create an empty database of `dialect`; optionally migrate and seed it."""
+                   seed: bool = True, mysql_url: str = MYSQL_URL,
+                   **settings: str) -> Iterator[TestDatabase]:
+    """Create an empty database of `dialect` (MySQL: on the server of `mysql_url`); optionally
+    migrate and seed it."""
     name = f"tm_test_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
     if dialect == "mysql":
-        if not _mysql_available():
+        if not _mysql_available(mysql_url):
             if IN_CI:
-                pytest.fail(f"MariaDB is required in CI but {MYSQL_URL} does not answer")
-            pytest.skip(f"no MySQL/MariaDB at {MYSQL_URL}")
-        admin = _mysql_admin()
-        admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-        parts = urlsplit(MYSQL_URL)
+                pytest.fail(f"MariaDB is required in CI but {mysql_url} does not answer")
+            pytest.skip(f"no MySQL/MariaDB at {mysql_url}")
+        with contextlib.closing(_mysql_admin(mysql_url)) as admin:
+            admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+        parts = urlsplit(mysql_url)
         url = urlunsplit(parts._replace(path="/" + name))
     else:
         url = f"sqlite:///{tmp_path / (name + '.db')}"
@@ -89,9 +92,9 @@ def fresh_database(dialect: str, tmp_path: Path, migrate: bool = True,
         yield TestDatabase(dialect, url, config, database, env)
     finally:
         database.close()
-        if dialect == "mysql":
-            admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-            admin.close()
+        if dialect == "mysql":  # on a new connection: a fault test may have restarted the server
+            with contextlib.closing(_mysql_admin(mysql_url)) as admin:
+                admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def cli_env(env: dict[str, str]) -> dict[str, str]:
@@ -166,10 +169,37 @@ def start_server(database: TestDatabase, log_dir: Path, workers: int = 2,
         try:
             if requests.get(server.api("/api/health"), timeout=1).status_code in (200, 503):
                 return server
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy starting to answer
             time.sleep(0.1)
     server.stop()
     raise AssertionError(f"server did not start:\n{server.log()}")
+
+
+def role_keys(database: TestDatabase, prefix: str) -> dict[str, str]:
+    """An API key per role, stored directly (the keys CLI has its own tests in test_auth.py)."""
+    return {role: database.db.run(lambda conn, role=role: create_key(conn, f"{prefix}-{role}",
+                                                                     role))
+            for role in KEY_ROLES}
+
+
+def start_keyed_server(database: TestDatabase, log_dir: Path, workers: int = 2,
+                       keys: dict[str, str] | None = None, **settings: str) -> Server:
+    """`start_server` with auth on; `admin_key` and `keys` (one per role) ready to use."""
+    keys = keys or role_keys(database, f"keys-{next(_counter)}")
+    server = start_server(database, log_dir, workers, auth="on", **settings)
+    server.admin_key, server.keys = keys["admin"], keys
+    return server
+
+
+@contextlib.contextmanager
+def keyed_server(database: TestDatabase, log_dir: Path, workers: int = 2,
+                 keys: dict[str, str] | None = None, **settings: str) -> Iterator[Server]:
+    """`start_keyed_server`, stopped afterwards."""
+    server = start_keyed_server(database, log_dir, workers, keys, **settings)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=DIALECTS)

@@ -14,6 +14,7 @@ from tests.support import rawdb
 from tests.support.tcpproxy import TcpProxy
 
 RELOAD = "0.5"
+TIMEOUTS = "connect_timeout=2&read_timeout=2&write_timeout=2"
 
 
 def assert_unavailable(server: Server, path: str = "/api/health", key: str | None = None):
@@ -71,9 +72,9 @@ def proxied_mysql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]
         parts = urlsplit(db.url)
         proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 3306))
         netloc = f"{parts.username or 'root'}@127.0.0.1:{proxy.port}"
+        url = urlunsplit(parts._replace(netloc=netloc, query=TIMEOUTS))
         proxied = Proxied(start_server(db, tmp, workers=2, reload_interval=RELOAD,
-                                       database_url=urlunsplit(parts._replace(netloc=netloc))),
-                          proxy)
+                                       database_url=url), proxy)
         try:
             yield proxied
         finally:
@@ -91,6 +92,20 @@ def test_mysql_unreachable(proxied_mysql):
     assert_unavailable(server, "/api/endpoints", "tm_any-key")  # the key lookup needs the DB
     proxied_mysql.restore()
     wait_for(lambda: all(healthy(server) for _ in range(4)), 10, "health after reconnect")
+
+
+def test_mysql_that_stops_answering_gets_503_not_a_hang(proxied_mysql):
+    """The connections stay open but nothing comes back: PyMySQL's timeouts end the wait."""
+    server = proxied_mysql.server
+    assert healthy(server)
+    proxied_mysql.proxy.pause()
+    try:
+        for _ in range(3):  # pooled connections (read timeout), then new ones (connect timeout)
+            assert_unavailable(server)  # get() gives up after 10 s: a hang fails here
+        assert_unavailable(server, "/api/endpoints", "tm_any-key")
+    finally:
+        proxied_mysql.proxy.resume()
+    wait_for(lambda: all(healthy(server) for _ in range(4)), 10, "health once it answers")
 
 
 def test_mysql_database_dropped(proxied_mysql):

@@ -8,7 +8,8 @@ import threading
 
 
 class TcpProxy:
-    """Forwards 127.0.0.1:`port` to `upstream`; `stop()` drops every connection."""
+    """Forwards 127.0.0.1:`port` to `upstream`; `stop()` drops every connection, `pause()`
+    keeps them open but forwards nothing (a database host that stopped answering)."""
 
     def __init__(self, upstream: tuple[str, int], port: int = 0) -> None:
         self.upstream = upstream
@@ -20,6 +21,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._stopped = False
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
         self._threads[0].start()
 
@@ -42,15 +45,23 @@ class TcpProxy:
                     return
                 self._sockets += [client, server]
                 for source, target in ((client, server), (server, client)):
-                    thread = threading.Thread(target=_pump, args=(source, target), daemon=True)
+                    thread = threading.Thread(target=_pump, args=(source, target, self._flowing),
+                                              daemon=True)
                     self._threads.append(thread)
                     thread.start()
+
+    def pause(self) -> None:
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def stop(self) -> None:
         """Close the listener and every forwarded connection, as if the database died."""
         with contextlib.suppress(OSError):
             self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        self._flowing.set()
         with self._lock:
             self._stopped = True
             for sock in self._sockets:
@@ -63,9 +74,10 @@ class TcpProxy:
             thread.join(timeout=5)
 
 
-def _pump(source: socket.socket, target: socket.socket) -> None:
+def _pump(source: socket.socket, target: socket.socket, flowing: threading.Event) -> None:
     try:
         while data := source.recv(65536):
+            flowing.wait()
             target.sendall(data)
     except OSError:
         pass
