@@ -29,12 +29,20 @@ from engine.errors import (
 )
 from engine.metrics import RequestTimer
 from engine.openapi import build_spec
+from engine.proxies import TrustedProxies
+from engine.ratelimit import CounterStore, RateLimiter
 from engine.registry import Request, Result, load_handler_modules
 from engine.validation import parse_json
 
 log = logging.getLogger("taskmanager")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+_SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                     ("Referrer-Policy", "no-referrer"))
+# NOTE: JSON is never a page; should a browser render one anyway, it may load nothing.
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_EXPOSED_HEADERS = ("X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
+                    "X-RateLimit-Reset")
 
 
 def _json_default(value: Any) -> Any:
@@ -76,12 +84,14 @@ class Hygiene:
                          resource: Any, req_succeeded: bool) -> None:
         resp.set_header("X-Request-ID", req.context.get("request_id", ""))
         resp.set_header("Cache-Control", "no-store")
-        resp.set_header("X-Content-Type-Options", "nosniff")
+        resp.set_headers(_SECURITY_HEADERS)
+        if resp.get_header("Content-Security-Policy") is None:  # the HTML pages set their own
+            resp.set_header("Content-Security-Policy", _API_CSP)
         origin = req.get_header("Origin")
         if origin and ("*" in self.cors_origins or origin in self.cors_origins):
             resp.set_header("Access-Control-Allow-Origin", origin)
             resp.set_header("Vary", "Origin")
-            resp.set_header("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+            resp.set_header("Access-Control-Expose-Headers", _EXPOSED_HEADERS)
             if req.method == "OPTIONS" and req.get_header("Access-Control-Request-Method"):
                 resp.set_header("Access-Control-Allow-Methods",
                                 resp.get_header("Allow") or "GET, POST, PATCH, PUT, DELETE")
@@ -94,9 +104,10 @@ class Dispatcher:
     """The sink for /api: finds the endpoint row, checks role and input, runs the operation."""
 
     def __init__(self, registry: EndpointRegistry, auth: Authenticator, db: Database,
-                 max_body: int) -> None:
+                 max_body: int, limiter: RateLimiter) -> None:
         self.registry = registry
         self.auth = auth
+        self.limiter = limiter
         self.db = db
         self.max_body = max_body
 
@@ -117,7 +128,11 @@ class Dispatcher:
         req.context.endpoint = compiled.endpoint.path  # the metrics' label
         if not compiled.endpoint.is_active:
             raise EndpointDisabled(f"{req.method} {compiled.endpoint.path} is switched off.")
-        caller = self.auth.authorize(_api_key(req), compiled.endpoint.required_role)
+        if compiled.rate_limit is None:  # PERF: rows without a limit never reach the limiter
+            caller = self.auth.authorize(_api_key(req), compiled.endpoint.required_role)
+        else:
+            caller = self.limiter.authorize(req, resp, compiled.rate_limit, compiled.endpoint.id,
+                                            _api_key(req), compiled.endpoint.required_role)
         request = Request(
             path=compiled.path.validate(compiled.path.coerce_query(params)),
             query=compiled.query.validate(compiled.query.coerce_query(req.params)),
@@ -281,7 +296,10 @@ def create_app(config: Config | None = None, db: Database | None = None) -> falc
     admin = AdminResource()
     app.add_route("/admin", admin)
     app.add_route("/admin/{file}", admin, suffix="file")
-    app.add_sink(Dispatcher(registry, auth, db, config.max_body_bytes), prefix=r"/api(/|$)")
+    limiter = RateLimiter(auth, CounterStore(db), TrustedProxies(config.trusted_proxies),
+                          config.rate_limit == "on", config.rate_limit_fail == "open")
+    app.add_sink(Dispatcher(registry, auth, db, config.max_body_bytes, limiter),
+                 prefix=r"/api(/|$)")
     app.add_error_handler(Exception, _render_unexpected)
     app.add_error_handler(falcon.HTTPError, _render_http_error)
     app.add_error_handler(ApiError, _render_api_error)
