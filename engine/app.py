@@ -37,10 +37,10 @@ from engine.validation import parse_json
 log = logging.getLogger("taskmanager")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
-_SECURITY_HEADERS = (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
-                     ("Referrer-Policy", "no-referrer"))
 # NOTE: JSON is never a page; should a browser render one anyway, it may load nothing.
-_API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_SECURITY_HEADERS = (("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
+                     ("referrer-policy", "no-referrer"),
+                     ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"))
 _EXPOSED_HEADERS = ("X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
                     "X-RateLimit-Reset")
 
@@ -71,7 +71,7 @@ def _send(resp: falcon.Response, status: int, body: Any,
 
 
 class Hygiene:
-    """Request id, `Cache-Control: no-store` and CORS on every response."""
+    """Request id, `Cache-Control: no-store`, security headers and CORS on every response."""
 
     def __init__(self, cors_origins: tuple[str, ...]) -> None:
         self.cors_origins = set(cors_origins)
@@ -79,14 +79,13 @@ class Hygiene:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         given = req.get_header("X-Request-ID") or ""
         req.context.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        # NOTE: set before routing, so the HTML pages replace the CSP with their own.
+        resp.set_headers(_SECURITY_HEADERS)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response,
                          resource: Any, req_succeeded: bool) -> None:
         resp.set_header("X-Request-ID", req.context.get("request_id", ""))
         resp.set_header("Cache-Control", "no-store")
-        resp.set_headers(_SECURITY_HEADERS)
-        if resp.get_header("Content-Security-Policy") is None:  # the HTML pages set their own
-            resp.set_header("Content-Security-Policy", _API_CSP)
         origin = req.get_header("Origin")
         if origin and ("*" in self.cors_origins or origin in self.cors_origins):
             resp.set_header("Access-Control-Allow-Origin", origin)

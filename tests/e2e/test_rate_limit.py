@@ -59,7 +59,7 @@ def pair(request: pytest.FixtureRequest,
 
 
 def call(server: Server, path: str, key: str | None = None,
-         forwarded: str | None = None) -> requests.Response:
+         forwarded: str | None = None, server_error: bool = False) -> requests.Response:
     """One request on a new connection (so gunicorn may hand it to either worker)."""
     headers = {"Connection": "close"}
     if key:
@@ -67,7 +67,7 @@ def call(server: Server, path: str, key: str | None = None,
     if forwarded:
         headers["X-Forwarded-For"] = forwarded
     response = requests.get(server.api(path), headers=headers, timeout=10)
-    assert response.status_code < 500, response.text
+    assert server_error or response.status_code < 500, response.text
     return response
 
 
@@ -227,3 +227,35 @@ def test_pages_keep_their_own_csp(pair, path):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_counters_unavailable_fail_open_or_closed_and_off_ignores_limits(dialect, tmp_path):
+    """With the counter table gone, `open` serves uncounted (and says so in its log), `closed`
+    answers 503; RATE_LIMIT=off never counts at all."""
+    with fresh_database(dialect, tmp_path, handler_modules=HANDLER_MODULES) as db:
+        run_cli(["seed", "--file", str(SEED_FILE)], db.env)
+        servers = {name: start_server(db, tmp_path, workers=1, **settings) for name, settings in
+                   {"open": {}, "closed": {"rate_limit_fail": "closed"},
+                    "off": {"rate_limit": "off"}}.items()}
+        try:
+            for name in ("open", "closed"):
+                counted = call(servers[name], "/api/test/rl/nodb")
+                assert counted.status_code == 200 and "X-RateLimit-Remaining" in counted.headers
+            for _ in range(4):
+                assert call(servers["off"], "/api/test/rl/ip").status_code == 200
+            off = call(servers["off"], "/api/test/rl/nodb")
+            assert off.status_code == 200 and "X-RateLimit-Limit" not in off.headers
+
+            rawdb.execute(db.url, "DROP TABLE rate_limit_counters")
+            served = call(servers["open"], "/api/test/rl/nodb")
+            assert served.status_code == 200, served.text
+            assert "X-RateLimit-Remaining" not in served.headers
+            refused = call(servers["closed"], "/api/test/rl/nodb", server_error=True)
+            assert refused.status_code == 503
+            assert refused.json()["code"] == "DATABASE_UNAVAILABLE"
+            assert call(servers["off"], "/api/test/rl/nodb").status_code == 200
+            assert "serving requests uncounted" in servers["open"].log()
+        finally:
+            for server in servers.values():
+                server.stop()
