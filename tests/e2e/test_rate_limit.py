@@ -180,6 +180,20 @@ def test_a_new_window_restores_the_budget(pair):
     assert served
 
 
+def test_a_changed_limit_is_live_on_every_server(pair):
+    """The limit is part of the row: an UPDATE bumps the revision and every process reloads."""
+    rawdb.execute(pair.database.url, "UPDATE api_endpoints SET rate_limit = ? WHERE path = ?",
+                  ['{"requests": 7, "window_seconds": 60, "scope": "ip"}', "/api/test/rl/nodb"])
+    for server in (pair.trusting, pair.direct):
+        wait_for(lambda server=server: call(server, "/api/test/rl/nodb").headers.get(
+            "X-RateLimit-Limit") == "7", 10, f"the new limit on {server.url}")
+    rawdb.execute(pair.database.url, "UPDATE api_endpoints SET rate_limit = NULL WHERE path = ?",
+                  ["/api/test/rl/nodb"])
+    for server in (pair.trusting, pair.direct):
+        wait_for(lambda server=server: "X-RateLimit-Limit" not in call(
+            server, "/api/test/rl/nodb").headers, 10, f"no limit on {server.url}")
+
+
 def test_endpoints_without_a_limit_are_untouched(pair):
     for _ in range(20):
         response = call(pair.direct, "/api/health")
