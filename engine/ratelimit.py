@@ -23,6 +23,7 @@ from engine.proxies import TrustedProxies
 
 log = logging.getLogger(__name__)
 SCOPES = ("key", "ip", "both")
+MAX_REQUESTS = 10**9
 MAX_WINDOW_SECONDS = 86_400
 CLEANUP_INTERVAL_SECONDS = 60.0
 _WARN_INTERVAL_SECONDS = 60.0
@@ -66,8 +67,9 @@ class RateLimit:
             raise ValueError(f"rate_limit has unknown keys {unknown}")
         limit = cls(config.get("requests"), config.get("window_seconds"),  # type: ignore[arg-type]
                     config.get("scope", "key"))
-        if not _whole(limit.requests, 1, 10**9):
-            raise ValueError("rate_limit.requests must be a whole number from 1 to 10^9")
+        if not _whole(limit.requests, 1, MAX_REQUESTS):
+            raise ValueError(f"rate_limit.requests must be a whole number from 1 to "
+                             f"{MAX_REQUESTS}")
         if not _whole(limit.window_seconds, 1, MAX_WINDOW_SECONDS):
             raise ValueError(f"rate_limit.window_seconds must be a whole number from 1 to "
                              f"{MAX_WINDOW_SECONDS}")

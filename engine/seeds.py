@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from engine import crud
 from engine.db import Connection, utcnow
 from engine.endpoints import ACTIONS, JSON_FIELDS, PATH_FIELD, ROLES
-from engine.ratelimit import MAX_WINDOW_SECONDS, SCOPES
+from engine.ratelimit import MAX_REQUESTS, MAX_WINDOW_SECONDS, SCOPES
 from engine.validation import check_schema
 
 _JSON_SCHEMA_FIELDS = ("path_schema", "query_schema", "body_schema", "response_schema")
@@ -55,7 +55,7 @@ ENTRY_SCHEMA = {
             "type": "object", "additionalProperties": False,
             "required": ["requests", "window_seconds"],
             "properties": {
-                "requests": {"type": "integer", "minimum": 1, "maximum": 10**9},
+                "requests": {"type": "integer", "minimum": 1, "maximum": MAX_REQUESTS},
                 "window_seconds": {"type": "integer", "minimum": 1,
                                    "maximum": MAX_WINDOW_SECONDS},
                 "scope": {"enum": list(SCOPES)},
