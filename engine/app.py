@@ -30,12 +30,20 @@ from engine.errors import (
 )
 from engine.metrics import record_request
 from engine.openapi import build_spec
+from engine.proxies import TrustedProxies
+from engine.ratelimit import CounterStore, RateLimiter
 from engine.registry import Request, Result, load_handler_modules
 from engine.validation import parse_json
 
 log = logging.getLogger("taskmanager")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
+# NOTE: JSON is never a page; should a browser render one anyway, it may load nothing.
+_SECURITY_HEADERS = (("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
+                     ("referrer-policy", "no-referrer"),
+                     ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"))
+_EXPOSED_HEADERS = ("X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
+                    "X-RateLimit-Reset")
 
 
 def _json_default(value: Any) -> Any:
@@ -67,7 +75,7 @@ def _send(resp: falcon.Response, status: int, body: Any,
 
 
 class Hygiene:
-    """Request id, `Cache-Control: no-store`, CORS and the request metrics, on every response."""
+    """Request id, `Cache-Control: no-store`, security headers, CORS and the request metrics."""
 
     # PERF: one middleware for all of it: Falcon pays a call per middleware method per request.
     def __init__(self, cors_origins: tuple[str, ...]) -> None:
@@ -80,13 +88,14 @@ class Hygiene:
         # PERF: 16 random bytes as hex reads like a uuid4 hex at a seventh of its cost.
         context.request_id = given if given and _REQUEST_ID.match(given) \
             else os.urandom(16).hex()
+        # NOTE: set before routing, so the HTML pages replace the CSP with their own.
+        resp.set_headers(_SECURITY_HEADERS)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response,
                          resource: Any, req_succeeded: bool) -> None:
         context = req.context
         resp.set_header("X-Request-ID", getattr(context, "request_id", ""))
         resp.set_header("Cache-Control", "no-store")
-        resp.set_header("X-Content-Type-Options", "nosniff")
         origin = req.env.get("HTTP_ORIGIN")
         if origin and ("*" in self.cors_origins or origin in self.cors_origins):
             self._cors(req, resp, origin)
@@ -98,7 +107,7 @@ class Hygiene:
     def _cors(req: falcon.Request, resp: falcon.Response, origin: str) -> None:
         resp.set_header("Access-Control-Allow-Origin", origin)
         resp.set_header("Vary", "Origin")
-        resp.set_header("Access-Control-Expose-Headers", "X-Request-ID, Retry-After")
+        resp.set_header("Access-Control-Expose-Headers", _EXPOSED_HEADERS)
         if req.method == "OPTIONS" and req.get_header("Access-Control-Request-Method"):
             resp.set_header("Access-Control-Allow-Methods",
                             resp.get_header("Allow") or "GET, POST, PATCH, PUT, DELETE")
@@ -111,9 +120,10 @@ class Dispatcher:
     """The sink for /api: finds the endpoint row, checks role and input, runs the operation."""
 
     def __init__(self, registry: EndpointRegistry, auth: Authenticator, db: Database,
-                 max_body: int) -> None:
+                 max_body: int, limiter: RateLimiter) -> None:
         self.registry = registry
         self.auth = auth
+        self.limiter = limiter
         self.db = db
         self.max_body = max_body
 
@@ -135,7 +145,13 @@ class Dispatcher:
         if not compiled.endpoint.is_active:
             raise EndpointDisabled(f"{req.method} {compiled.endpoint.path} is switched off.")
         role = compiled.endpoint.required_role
-        caller = PUBLIC if role == "public" else self.auth.authorize(_api_key(req), role)
+        if compiled.rate_limit is not None:
+            caller = self.limiter.authorize(req, resp, compiled.rate_limit, compiled.endpoint.id,
+                                            _api_key(req), role)
+        elif role == "public":  # PERF: rows without a limit never reach the limiter
+            caller = PUBLIC
+        else:
+            caller = self.auth.authorize(_api_key(req), role)
         request = Request(
             path=compiled.path.check_params(params),
             query=compiled.query.check_params(req.params),
@@ -280,7 +296,10 @@ def create_app(config: Config | None = None, db: Database | None = None) -> falc
     admin = AdminResource()
     app.add_route("/admin", admin)
     app.add_route("/admin/{file}", admin, suffix="file")
-    app.add_sink(Dispatcher(registry, auth, db, config.max_body_bytes), prefix=r"/api(/|$)")
+    limiter = RateLimiter(auth, CounterStore(db), TrustedProxies(config.trusted_proxies),
+                          config.rate_limit == "on", config.rate_limit_fail == "open")
+    app.add_sink(Dispatcher(registry, auth, db, config.max_body_bytes, limiter),
+                 prefix=r"/api(/|$)")
     app.add_error_handler(Exception, _render_unexpected)
     app.add_error_handler(falcon.HTTPError, _render_http_error)
     app.add_error_handler(ApiError, _render_api_error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -63,6 +64,17 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    networks = []
+    for part in _csv(raw):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or CIDR network "
+                             "(e.g. 10.0.0.0/8, 127.0.0.1, ::1)") from None
+    return tuple(networks)
+
+
 def _module_list(raw: str) -> tuple[str, ...]:
     modules = _csv(raw)
     if not modules:
@@ -111,6 +123,14 @@ SETTINGS: tuple[Setting, ...] = (
             "empty: events are not relayed to a broker."),
     Setting("WEBHOOK_PRIVATE_ADDRESSES", "deny", _choice("deny", "allow"),
             "Whether webhooks may go to loopback, private and link-local addresses."),
+    Setting("RATE_LIMIT", "on", _choice("on", "off"),
+            "Enforce the rate limits of endpoint rows (their rate_limit); off ignores them."),
+    Setting("RATE_LIMIT_FAIL", "open", _choice("open", "closed"),
+            "When the counter database fails: open serves the request uncounted, closed "
+            "answers 503."),
+    Setting("TRUSTED_PROXIES", "", _networks,
+            "Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed; "
+            "empty: the client is the TCP peer."),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"),
             "Log level of the server and CLI."),
     Setting("LOG_FORMAT", "text", _choice("text", "json"),

@@ -16,6 +16,7 @@ from falcon.routing import CompiledRouter
 from engine import crud
 from engine.db import Connection, Database
 from engine.errors import ApiError
+from engine.ratelimit import RateLimit
 from engine.registry import Handler, Request
 from engine.validation import Validator
 
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 ACTIONS = ("list", "get", "create", "update", "delete", "custom")
 ROLES = ("public", "any", "worker", "client", "admin")
 JSON_FIELDS = ("tags", "crud_config", "path_schema", "query_schema", "body_schema",
-               "response_schema", "responses")
+               "response_schema", "responses", "rate_limit")
 PATH_FIELD = re.compile(r"{([A-Za-z_][A-Za-z0-9_]*)}")
 
 SELECT_ENDPOINTS = "SELECT * FROM api_endpoints ORDER BY path, method"
@@ -50,6 +51,7 @@ class Endpoint:
     body_schema: Mapping[str, Any] | None
     response_schema: Mapping[str, Any] | None
     responses: Mapping[str, Any] | None
+    rate_limit: Mapping[str, Any] | None
     required_role: str
     is_active: bool
     revision: int
@@ -101,6 +103,7 @@ class CompiledEndpoint:
     query: Validator
     body: Validator | None
     transaction: bool = True  # False: the operation gets the Database (see registry.handler)
+    rate_limit: RateLimit | None = None  # None: the dispatcher skips the limiter entirely
 
     @classmethod
     def build(cls, endpoint: Endpoint, handlers: Mapping[str, Handler]) -> CompiledEndpoint:
@@ -122,7 +125,8 @@ class CompiledEndpoint:
                    Validator("path", endpoint.effective_schema("path")),
                    Validator("query", endpoint.effective_schema("query")),
                    Validator("body", body_schema) if body_schema is not None else None,
-                   transaction)
+                   transaction,
+                   RateLimit.from_config(endpoint.rate_limit) if endpoint.rate_limit else None)
 
 
 class _Node:

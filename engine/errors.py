@@ -93,6 +93,13 @@ class UnsupportedMediaType(ApiError):
     code = "UNSUPPORTED_MEDIA_TYPE"
 
 
+class RateLimited(ApiError):
+    """Too many requests; retry after the number of seconds in Retry-After."""
+
+    status = 429
+    code = "RATE_LIMITED"
+
+
 class ServiceUnavailable(ApiError):
     """The service is temporarily unavailable; retry later."""
 

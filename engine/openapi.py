@@ -37,6 +37,20 @@ ERROR_STATUSES = {
 }
 
 
+_INTEGER = {"schema": {"type": "integer"}}
+RATE_HEADERS = {
+    "X-RateLimit-Limit": {"description": "Requests allowed per window.", **_INTEGER},
+    "X-RateLimit-Remaining": {"description": "Requests left in this window.", **_INTEGER},
+    "X-RateLimit-Reset": {"description": "Unix time (seconds) the window ends.", **_INTEGER},
+}
+RATE_LIMITED = {
+    "description": "Rate limit exceeded (code RATE_LIMITED); retry after Retry-After seconds.",
+    "headers": {"Retry-After": {"description": "Seconds until the window ends.", **_INTEGER},
+                **RATE_HEADERS},
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
 # NOTE: gunicorn answers a request line over 8190 bytes (long query strings) itself, in HTML.
 URI_TOO_LONG = {"description": "Request line over 8190 bytes (answered by gunicorn, as HTML).",
                 "content": {"text/html": {"schema": {"type": "string"}}}}
@@ -103,6 +117,8 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
             continue
         responses.setdefault(code, _error(description))
     responses.setdefault("414", URI_TOO_LONG)
+    if endpoint.rate_limit:
+        responses.setdefault("429", RATE_LIMITED)
     return responses
 
 
@@ -116,6 +132,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     }
     if endpoint.description:
         operation["description"] = endpoint.description
+    if endpoint.rate_limit:
+        operation["x-rate-limit"] = dict(endpoint.rate_limit)
     if endpoint.required_role == "public":
         operation["security"] = []
     else:

@@ -10,11 +10,12 @@ from typing import Any
 
 import yaml
 from falcon.routing import CompiledRouter
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from engine import crud
 from engine.db import Connection, utcnow
 from engine.endpoints import ACTIONS, JSON_FIELDS, PATH_FIELD, ROLES
+from engine.ratelimit import MAX_REQUESTS, MAX_WINDOW_SECONDS, SCOPES
 from engine.validation import check_schema
 
 _JSON_SCHEMA_FIELDS = ("path_schema", "query_schema", "body_schema", "response_schema")
@@ -50,13 +51,23 @@ ENTRY_SCHEMA = {
         },
         **{name: _OBJECT for name in _JSON_SCHEMA_FIELDS},
         "responses": {"type": "object", "additionalProperties": {"type": "string"}},
+        "rate_limit": {
+            "type": "object", "additionalProperties": False,
+            "required": ["requests", "window_seconds"],
+            "properties": {
+                "requests": {"type": "integer", "minimum": 1, "maximum": MAX_REQUESTS},
+                "window_seconds": {"type": "integer", "minimum": 1,
+                                   "maximum": MAX_WINDOW_SECONDS},
+                "scope": {"enum": list(SCOPES)},
+            },
+        },
     },
 }
 FILE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["endpoints"],
                "properties": {"endpoints": {"type": "array"},
                               "definitions": {"type": "object"}}}
 COMPARED = ("operation_id", "summary", "description", "tags", "action", "handler",
-            "crud_config", *_JSON_SCHEMA_FIELDS, "responses", "required_role")
+            "crud_config", *_JSON_SCHEMA_FIELDS, "responses", "rate_limit", "required_role")
 
 
 class SeedError(ValueError):
@@ -90,7 +101,8 @@ def _entry_name(index: int, entry: Any) -> str:
 
 
 def _entry_problems(entry: dict[str, Any], handlers: set[str]) -> list[str]:
-    problems = [error.message for error in Draft202012Validator(ENTRY_SCHEMA).iter_errors(entry)]
+    problems = [_located(error)
+                for error in Draft202012Validator(ENTRY_SCHEMA).iter_errors(entry)]
     if problems:
         return problems
     if entry["action"] == "custom":
@@ -120,6 +132,12 @@ def _entry_problems(entry: dict[str, Any], handlers: set[str]) -> list[str]:
         problems.append(f"path_schema properties {sorted(declared)} do not match the path "
                         f"fields {sorted(_path_fields(entry))}")
     return problems
+
+
+def _located(error: ValidationError) -> str:
+    """The message after the key it concerns, e.g. `rate_limit.requests: 0 is less than ...`."""
+    where = ".".join(str(part) for part in error.absolute_path)
+    return f"{where}: {error.message}" if where else error.message
 
 
 def _route_problems(path: Path, entries: list[Any]) -> list[str]:
@@ -187,6 +205,8 @@ def _to_row(entry: dict[str, Any]) -> dict[str, Any]:
         "handler": entry.get("handler"), "crud_config": _dump(entry.get("crud")),
         **{name: _dump(entry.get(name)) for name in _JSON_SCHEMA_FIELDS},
         "responses": _dump({str(k): v for k, v in entry.get("responses", {}).items()} or None),
+        "rate_limit": _dump({"scope": "key", **entry["rate_limit"]}
+                            if "rate_limit" in entry else None),
         "required_role": entry["role"], "is_active": entry.get("is_active", True),
     }
 

@@ -42,7 +42,8 @@ from tools.bench_servers import (
 
 REQUESTS = ("/api/health", "/api/endpoints?limit=20")
 SERVERS = ("engine", "hand-written")
-SAME_HEADERS = ("content-type", "cache-control", "x-content-type-options")
+SAME_HEADERS = ("content-type", "cache-control", "x-content-type-options", "x-frame-options",
+                "referrer-policy", "content-security-policy")
 DEFAULT_MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
 TARGET = 0.95
 

@@ -153,6 +153,9 @@ def _send(req: falcon.Request, resp: falcon.Response, status: int, body: Any,
     resp.set_header("X-Request-ID", given if _REQUEST_ID.match(given) else os.urandom(16).hex())
     resp.set_header("Cache-Control", "no-store")
     resp.set_header("X-Content-Type-Options", "nosniff")
+    resp.set_header("X-Frame-Options", "DENY")
+    resp.set_header("Referrer-Policy", "no-referrer")
+    resp.set_header("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
     for name, value in (headers or {}).items():
         resp.set_header(name, value)
     resp.content_type = falcon.MEDIA_JSON

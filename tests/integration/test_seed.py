@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -161,6 +162,21 @@ def test_the_real_seed_file_is_valid_and_idempotent(unseeded):
     assert again[-1].endswith(" unchanged, 0 only in DB, 0 pruned")
 
 
+def test_a_rate_limit_is_stored_with_its_scope_and_changes_are_seen(unseeded, tmp_path, seeder):
+    limited = seed_file(tmp_path, entry("/api/a", "opA",
+                                        rate_limit="{requests: 5, window_seconds: 60}"))
+    seeder(unseeded, limited)
+    stored = rawdb.fetchval(unseeded.url, "SELECT rate_limit FROM api_endpoints")
+    assert json.loads(stored) == {"requests": 5, "window_seconds": 60, "scope": "key"}
+    assert seeder(unseeded, limited).stdout.splitlines()[-1].startswith("0 added, 0 changed")
+    changed = seed_file(tmp_path, entry("/api/a", "opA",
+                                        rate_limit="{requests: 9, window_seconds: 60}"))
+    assert "~ changed   GET /api/a (rate_limit)" in seeder(unseeded, changed).stdout
+    assert "~ changed   GET /api/a (rate_limit)" in seeder(unseeded, seed_file(
+        tmp_path, entry("/api/a", "opA"))).stdout
+    assert rawdb.fetchval(unseeded.url, "SELECT rate_limit FROM api_endpoints") is None
+
+
 def _bad(path: str = "/api/x", op: str = "opX", **extra: object) -> str:
     return entry(path, op, **extra)
 
@@ -233,6 +249,16 @@ BAD_FILES = {
     "bad method": (_bad(method="TRACE"), "entry 2 (TRACE /api/x)", ["TRACE"]),
     "bad path": (_bad(path="/api/x", op="opX") + _bad(path="/v1/x", op="opV"),
                  "entry 4 (GET /v1/x)", ["/v1/x"]),
+    "rate limit of 0 requests": (_bad(rate_limit="{requests: 0, window_seconds: 60}"),
+                                 "entry 2 (GET /api/x)", ["rate_limit.requests", "0"]),
+    "rate limit without a window": (_bad(rate_limit="{requests: 5}"), "entry 2 (GET /api/x)",
+                                    ["rate_limit", "window_seconds", "required"]),
+    "rate limit window too long": (_bad(rate_limit="{requests: 5, window_seconds: 90000}"),
+                                   "entry 2 (GET /api/x)", ["rate_limit.window_seconds"]),
+    "rate limit bad scope": (_bad(rate_limit="{requests: 5, window_seconds: 60, scope: user}"),
+                             "entry 2 (GET /api/x)", ["rate_limit.scope", "user"]),
+    "rate limit unknown key": (_bad(rate_limit="{requests: 5, window_seconds: 60, per: ip}"),
+                               "entry 2 (GET /api/x)", ["rate_limit", "per"]),
     "conflicting path templates": (_bad(path="/api/c/{id}", op="opC1")
                                    + _bad(path="/api/c/{key}/x", op="opC2"),
                                    "entry 4 (GET /api/c/{key}/x)", ["conflicts"]),

@@ -25,3 +25,9 @@ def whoami(request: Request, conn: Connection) -> dict[str, Any]:
 def echo(request: Request, conn: Connection) -> Result:
     return Result({"body": request.body, "query": request.query}, status=201,
                   message="echoed")
+
+
+@handler("test_no_db", write=False, transaction=False)
+def no_db(request: Request, db: Any) -> dict[str, Any]:
+    """Touches no database: shows what the engine itself does when the database fails."""
+    return {"pid": os.getpid()}

@@ -13,10 +13,11 @@ from tests.conftest import ROOT
 from tests.support.widgets import HANDLER_MODULES, SEED_FILE
 
 HANDLERS = set(load_handler_modules(HANDLER_MODULES.split(",")))
+RATE_LIMIT_SEED = ROOT / "tests" / "support" / "endpoints_ratelimit.yaml"
 
 
 def test_seeded_endpoints_make_a_valid_document():
-    rows = [row for path in (ROOT / "seeds" / "endpoints.yaml", SEED_FILE)
+    rows = [row for path in (ROOT / "seeds" / "endpoints.yaml", SEED_FILE, RATE_LIMIT_SEED)
             for row in load_seed_file(path, HANDLERS)]
     found = [Endpoint.from_row({**row, "id": n, "revision": 1}) for n, row in enumerate(rows, 1)]
     ids = [e.operation_id for e in found]
@@ -29,3 +30,6 @@ def test_seeded_endpoints_make_a_valid_document():
     assert operations == {e.operation_id for e in active}
     assert document["security"] == [{"ApiKey": []}, {"Bearer": []}]
     assert "security" not in build_spec(active, load({"TASKMANAGER_AUTH": "off"}))
+    limited = document["paths"]["/api/test/rl/both"]["get"]
+    assert limited["x-rate-limit"] == {"requests": 3, "window_seconds": 86400, "scope": "both"}
+    assert "Retry-After" in limited["responses"]["429"]["headers"]
