@@ -1,0 +1,112 @@
+"""Runs the claim→complete lifecycle on TaskManager, the hand-written app and the raw database.
+
+One throwaway MariaDB database and one task type serve all three; the engine and the hand-written
+app run side by side under the same gunicorn settings (tools/bench_servers.serve, access log off).
+Each (mode, concurrency) runs the three systems back to back, the order rotating from one to the
+next so none always meets the fuller history tables. The clients are tools/bench_claims_worker
+processes, the queue is held at `--pending` tasks by tools/bench_claims_setup.Refiller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tools.bench.direct import DirectClient
+from tools.bench_claims import run_scenario
+from tools.bench_claims_setup import CpuMeter, Loader, register_type, server, throwaway_database
+from tools.bench_claims_worker import Client, HttpClient, Tally
+
+SYSTEMS = ("taskmanager", "hand-written", "raw-db")
+APPS = {"taskmanager": "engine", "hand-written": "handwritten-claims"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured run of one system."""
+
+    system: str
+    mode: str  # single, batch (lifecycles) or drain (Celery)
+    concurrency: int
+    tasks_per_s: float
+    p50_ms: float | None  # one lifecycle: claim + complete (a batch of them in batch mode)
+    p99_ms: float | None
+    cpu_ms_per_task: float | None  # the server processes (raw-db: the client processes)
+    errors: int = 0
+    note: str = ""
+
+
+def percentile(ordered: list[float], fraction: float) -> float | None:
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def to_row(system: str, mode: str, concurrency: int, tallies: list[Tally], seconds: float,
+           cpu_seconds: float) -> Row:
+    cycles = sorted(claim + done for t in tallies
+                    for claim, done in zip(t.claim_ms, t.complete_ms, strict=True))
+    tasks = sum(t.tasks for t in tallies)
+    return Row(system, mode, concurrency, tasks / seconds, percentile(cycles, 0.5),
+               percentile(cycles, 0.99), 1000 * cpu_seconds / tasks if tasks else None,
+               sum(t.errors for t in tallies))
+
+
+class ClientsMeter:
+    """CPU of this process and its children but the servers': the raw-DB clients' CPU."""
+
+    def __init__(self, servers: list[CpuMeter]) -> None:
+        self.own, self.servers = CpuMeter(os.getpid()), servers
+
+    def sample(self) -> tuple[float, float]:
+        own, database = self.own.sample()
+        return own - sum(meter.sample()[0] for meter in self.servers), database
+
+
+Target = tuple[Callable[[], Client], CpuMeter | ClientsMeter]
+
+
+def _rotated(systems: list[str], step: int) -> list[str]:
+    shift = step % len(systems)
+    return systems[shift:] + systems[:shift]
+
+
+def _run_all(args: argparse.Namespace, loader: Loader,
+             targets: dict[str, Target]) -> Iterator[Row]:
+    warm = argparse.Namespace(**{**vars(args), "ramp": 0.0, "seconds": args.warmup})
+    for connect, meter in targets.values():
+        loader.fill_to(args.pending)
+        run_scenario(connect, loader, warm, args.modes[0], max(args.concurrency), {}, meter)
+    step = 0
+    for mode in args.modes:
+        for concurrency in args.concurrency:
+            for system in _rotated(list(targets), step):
+                connect, meter = targets[system]
+                loader.fill_to(args.pending)
+                tallies, cpu = run_scenario(connect, loader, args, mode, concurrency, {}, meter)
+                yield to_row(system, mode, concurrency, tallies, args.seconds, cpu[0])
+            step += 1
+
+
+def measure(args: argparse.Namespace, systems: list[str]) -> Iterator[Row]:
+    """Rows for each of `systems` (of SYSTEMS), mode and concurrency, as they are measured."""
+    with (tempfile.TemporaryDirectory() as tmp,
+          throwaway_database(args.mysql_url) as (name, env),
+          server(env, args.server_workers, args.server_threads, Path(tmp) / "engine.log",
+                 APPS["taskmanager"]) as (port, pid),
+          server(env, args.server_workers, args.server_threads, Path(tmp) / "hand.log",
+                 APPS["hand-written"]) as (hand_port, hand_pid)):
+        meters = {"taskmanager": CpuMeter(pid), "hand-written": CpuMeter(hand_pid)}
+        targets: dict[str, Target] = {
+            "taskmanager": (functools.partial(HttpClient, port), meters["taskmanager"]),
+            "hand-written": (functools.partial(HttpClient, hand_port), meters["hand-written"]),
+            "raw-db": (functools.partial(DirectClient, env["TASKMANAGER_DATABASE_URL"]),
+                       ClientsMeter(list(meters.values()))),
+        }
+        loader = Loader(args.mysql_url, name, register_type(port))
+        yield from _run_all(args, loader, {s: targets[s] for s in SYSTEMS if s in systems})
