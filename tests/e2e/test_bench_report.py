@@ -80,7 +80,8 @@ def test_the_report_measures_every_system_and_draws_its_chart(services: None,
     rows = json.loads((out / "rows.json").read_text())
     measured = {(r["system"], r["mode"], r["concurrency"]) for r in rows}
     assert measured == {(s, m, c) for s in SYSTEMS for m in ("single", "batch")
-                        for c in (1, 2)} | {("celery", "drain", 1), ("celery", "drain", 2)}
+                        for c in (1, 2)} | {("celery", m, c) for m in ("drain", "round-trip")
+                                            for c in (1, 2)}
     assert all(r["tasks_per_s"] > 0 and r["errors"] == 0 for r in rows), rows
     report = (out / "report.md").read_text()
     assert "| system | mode | concurrency | tasks/s | p50 ms | p99 ms |" in report

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from tools.bench import lifecycle, report
-from tools.bench.celery_drain import drain
+from tools.bench.celery_runs import drain, round_trip
 
 DEFAULT_MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
 SYSTEMS = (*lifecycle.SYSTEMS, "celery")
@@ -76,8 +76,10 @@ def setup_lines(args: argparse.Namespace, began: float) -> list[str]:
         "thread(s), access log off. p50/p99: one claim + its complete (a batch's in batch mode).",
         "- hand-written: plain Falcon responders calling the same handler functions (same SQL, "
         "same transactions); raw-db: those handlers on the engine's Database, no HTTP.",
-        f"- celery: {args.celery_tasks:,} no-op tasks pre-enqueued on Redis, drained by a "
-        "prefork worker with as many processes; no per-task latency (they wait in the queue).",
+        f"- celery drain: {args.celery_tasks:,} no-op tasks pre-enqueued on Redis, drained by a "
+        "prefork worker with as many processes (not timed per task: they wait in the queue). "
+        "celery round-trip: as many clients each send one task and wait for its result "
+        f"(Redis result backend) for {args.seconds:g} s; p50/p99 of one send → result.",
         "- CPU ms/task: the server processes (raw-db: the worker processes; celery: the worker). "
         "The machine is shared: compare ratios and CPU, not absolute rates.",
     ]
@@ -92,10 +94,13 @@ def run_report(args: argparse.Namespace) -> Path:
             rows.append(row)
             print(report.table([row])[-1], flush=True)
     if "celery" in args.systems:
+        args.out.mkdir(parents=True, exist_ok=True)
         for concurrency in args.concurrency:
-            log = args.out / f"celery-{concurrency}.log"
-            args.out.mkdir(parents=True, exist_ok=True)
-            rows.append(drain(args.redis_url, concurrency, args.celery_tasks, log).row())
+            rows.append(drain(args.redis_url, concurrency, args.celery_tasks,
+                              args.out / f"celery-drain-{concurrency}.log").row())
+            print(report.table([rows[-1]])[-1], flush=True)
+            rows.append(round_trip(args.redis_url, concurrency, args.seconds,
+                                   args.out / f"celery-round-trip-{concurrency}.log"))
             print(report.table([rows[-1]])[-1], flush=True)
     return report.write(args.out, rows, setup_lines(args, began),
                         "TaskManager claim lifecycle: performance report")

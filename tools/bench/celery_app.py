@@ -1,7 +1,8 @@
 """The Celery side of the report: one no-op task on a Redis broker (the `bench` extra).
 
-`celery -A tools.bench.celery_app worker` reads the broker and queue from BENCH_CELERY_BROKER and
-BENCH_CELERY_QUEUE; tools/bench/celery_drain.py builds the same app in-process to enqueue.
+`celery -A tools.bench.celery_app worker` reads the broker, the queue and whether results are
+stored from BENCH_CELERY_BROKER, BENCH_CELERY_QUEUE and BENCH_CELERY_RESULTS;
+tools/bench/celery_runs.py builds the same app in-process to enqueue.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ def unacked_keys(queue: str) -> dict[str, str]:
             "unacked_mutex_key": f"{queue}.unacked_mutex"}
 
 
-def make_app(broker: str, queue: str) -> Celery:
-    celery = Celery("tm_bench", broker=broker, set_as_current=False)
+def make_app(broker: str, queue: str, results: bool = False) -> Celery:
+    """The app on `queue`; `results` stores each task's result on Redis, keys under `queue`."""
+    celery = Celery("tm_bench", broker=broker, backend=broker if results else None,
+                    set_as_current=False)
     celery.conf.update(
         task_default_queue=queue, task_default_exchange=queue, task_default_routing_key=queue,
-        task_ignore_result=True, worker_enable_remote_control=False,
+        task_ignore_result=not results, worker_enable_remote_control=False,
         worker_hijack_root_logger=False, broker_connection_retry_on_startup=True,
-        broker_transport_options=unacked_keys(queue))
+        broker_transport_options=unacked_keys(queue),
+        result_backend_transport_options={"global_keyprefix": f"{queue}."})
     celery.task(name="tm_bench.noop")(noop)
     return celery
 
@@ -33,4 +37,5 @@ def noop() -> None:
 
 
 app = make_app(os.environ.get("BENCH_CELERY_BROKER", "redis://127.0.0.1:6379/0"),
-               os.environ.get("BENCH_CELERY_QUEUE", "tm_bench"))
+               os.environ.get("BENCH_CELERY_QUEUE", "tm_bench"),
+               os.environ.get("BENCH_CELERY_RESULTS") == "1")

@@ -16,7 +16,7 @@ HEAD = ["| system | mode | concurrency | tasks/s | p50 ms | p99 ms | CPU ms/task
         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
 STYLE = {"taskmanager": "tab:blue", "hand-written": "tab:orange", "raw-db": "tab:green",
          "celery": "tab:red"}
-LINES = {"single": "--", "batch": "-", "drain": ":"}
+LINES = {"single": "--", "batch": "-", "drain": ":", "round-trip": "-."}
 
 
 def _ms(value: float | None) -> str:
@@ -105,7 +105,7 @@ def chart(rows: list[Row], path: Path, title: str) -> None:
         axis.set_ylabel(label)
         axis.grid(True, alpha=0.3)
     left.set_title("Throughput")
-    right.set_title("p99 latency (batch: a whole batch; Celery: not timed per task)")
+    right.set_title("p99 latency (batch: a whole batch; Celery: one task's round trip)")
     left.legend(fontsize=8, ncols=2)
     figure.suptitle(title)
     figure.tight_layout()
