@@ -45,6 +45,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help=f"any of {','.join(SYSTEMS)} (default all)")
     run.add_argument("--seconds", type=float, default=3.0, help="measured seconds per run")
     run.add_argument("--ramp", type=float, default=1.0, help="unmeasured seconds per run")
+    run.add_argument("--rounds", type=int, default=1,
+                     help="runs per system, mode and concurrency; the report gives medians")
     run.add_argument("--warmup", type=float, default=2.0, help="seconds per system before")
     run.add_argument("--pending", type=int, default=10_000, help="tasks kept in the queue")
     run.add_argument("--batch", type=int, default=50, help="claim limit in batch mode")
@@ -71,9 +73,10 @@ def setup_lines(args: argparse.Namespace, began: float) -> list[str]:
         f"load average {load[0]:.2f} at the end, {time.time() - began:.0f} s in all.",
         "",
         f"- Lifecycles: MariaDB, {args.pending:,} pending tasks held, {args.seconds:g} s "
-        f"measured per run after {args.ramp:g} s; batch = claim {args.batch} + one bulk "
-        f"complete. Servers: gunicorn {args.server_workers} workers x {args.server_threads} "
-        "thread(s), access log off. p50/p99: one claim + its complete (a batch's in batch mode).",
+        f"measured per run after {args.ramp:g} s, median of {args.rounds} run(s); batch = "
+        f"claim {args.batch} + one bulk complete. Servers: gunicorn {args.server_workers} "
+        f"workers x {args.server_threads} thread(s), access log off. p50/p99: one claim + "
+        "its complete (a batch's in batch mode).",
         "- hand-written: plain Falcon responders calling the same handler functions (same SQL, "
         "same transactions); raw-db: those handlers on the engine's Database, no HTTP.",
         f"- celery drain: {args.celery_tasks:,} no-op tasks pre-enqueued on Redis, drained by a "
@@ -81,7 +84,10 @@ def setup_lines(args: argparse.Namespace, began: float) -> list[str]:
         "celery round-trip: as many clients each send one task and wait for its result "
         f"(Redis result backend) for {args.seconds:g} s; p50/p99 of one send → result.",
         "- CPU ms/task: the server processes (raw-db: the worker processes; celery: the worker). "
-        "The machine is shared: compare ratios and CPU, not absolute rates.",
+        "CPU ratio: the hand-written app's CPU per task / TaskManager's, the throughput ratio "
+        "when the server's CPU is the bottleneck; it moves far less with other load on the "
+        "machine than tasks/s do. The machine is shared: compare ratios and CPU, not absolute "
+        "rates.",
     ]
 
 
@@ -96,11 +102,15 @@ def run_report(args: argparse.Namespace) -> Path:
     if "celery" in args.systems:
         args.out.mkdir(parents=True, exist_ok=True)
         for concurrency in args.concurrency:
-            rows.append(drain(args.redis_url, concurrency, args.celery_tasks,
-                              args.out / f"celery-drain-{concurrency}.log").row())
+            rows.append(lifecycle.median_row([
+                drain(args.redis_url, concurrency, args.celery_tasks,
+                      args.out / f"celery-drain-{concurrency}.log").row()
+                for _ in range(args.rounds)]))
             print(report.table([rows[-1]])[-1], flush=True)
-            rows.append(round_trip(args.redis_url, concurrency, args.seconds,
-                                   args.out / f"celery-round-trip-{concurrency}.log"))
+            rows.append(lifecycle.median_row([
+                round_trip(args.redis_url, concurrency, args.seconds,
+                           args.out / f"celery-round-trip-{concurrency}.log")
+                for _ in range(args.rounds)]))
             print(report.table([rows[-1]])[-1], flush=True)
     return report.write(args.out, rows, setup_lines(args, began),
                         "TaskManager claim lifecycle: performance report")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import statistics
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -39,6 +40,20 @@ class Row:
     cpu_ms_per_task: float | None  # the server processes (raw-db: the client processes)
     errors: int = 0
     note: str = ""
+
+
+def median_row(runs: list[Row]) -> Row:
+    """The rounds of one system, mode and concurrency as one row: the median of each figure."""
+
+    def middle(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return statistics.median(known) if known else None
+
+    first = runs[0]
+    return Row(first.system, first.mode, first.concurrency,
+               statistics.median(r.tasks_per_s for r in runs), middle([r.p50_ms for r in runs]),
+               middle([r.p99_ms for r in runs]), middle([r.cpu_ms_per_task for r in runs]),
+               sum(r.errors for r in runs), "; ".join(r.note for r in runs if r.note))
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
@@ -85,12 +100,17 @@ def _run_all(args: argparse.Namespace, loader: Loader,
     step = 0
     for mode in args.modes:
         for concurrency in args.concurrency:
-            for system in _rotated(list(targets), step):
-                connect, meter = targets[system]
-                loader.fill_to(args.pending)
-                tallies, cpu = run_scenario(connect, loader, args, mode, concurrency, {}, meter)
-                yield to_row(system, mode, concurrency, tallies, args.seconds, cpu[0])
-            step += 1
+            runs: dict[str, list[Row]] = {system: [] for system in targets}
+            for _ in range(args.rounds):
+                for system in _rotated(list(targets), step):
+                    connect, meter = targets[system]
+                    loader.fill_to(args.pending)
+                    tallies, cpu = run_scenario(connect, loader, args, mode, concurrency, {},
+                                                meter)
+                    runs[system].append(to_row(system, mode, concurrency, tallies,
+                                               args.seconds, cpu[0]))
+                step += 1
+            yield from (median_row(found) for found in runs.values())
 
 
 def measure(args: argparse.Namespace, systems: list[str]) -> Iterator[Row]:
