@@ -66,6 +66,7 @@ class Tally:
     errors: int = 0
     claim_ms: list[float] = field(default_factory=list)
     complete_ms: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0  # this process's CPU time in the measured window
 
 
 def _complete(conn: Client, job: Job, worker: str,
@@ -115,11 +116,15 @@ def run(job: Job, counter: Any, results: Any) -> None:
     measure_from = job.start_at + job.ramp
     end = measure_from + job.seconds
     time.sleep(max(0.0, job.start_at - time.time()))
+    cpu_from = None
     while (now := time.time()) < end:
+        if cpu_from is None and now >= measure_from:
+            cpu_from = time.process_time()
         try:
             _cycle(conn, job, worker, tally, now >= measure_from, counter)
         except (OSError, http.client.HTTPException, ValueError):
             conn.close()
             tally.errors += 1
+    tally.cpu_s = time.process_time() - (cpu_from or time.process_time())
     conn.close()
     results.put(tally)

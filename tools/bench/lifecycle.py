@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import statistics
 import tempfile
 from collections.abc import Callable, Iterator
@@ -72,18 +71,14 @@ def to_row(system: str, mode: str, concurrency: int, tallies: list[Tally], secon
                sum(t.errors for t in tallies))
 
 
-class ClientsMeter:
-    """CPU of this process and its children but the servers': the raw-DB clients' CPU."""
-
-    def __init__(self, servers: list[CpuMeter]) -> None:
-        self.own, self.servers = CpuMeter(os.getpid()), servers
+class NoServer:
+    """raw-db has no server to meter: its CPU is the client processes' own (Tally.cpu_s)."""
 
     def sample(self) -> tuple[float, float]:
-        own, database = self.own.sample()
-        return own - sum(meter.sample()[0] for meter in self.servers), database
+        return 0.0, 0.0
 
 
-Target = tuple[Callable[[], Client], CpuMeter | ClientsMeter]
+Target = tuple[Callable[[], Client], CpuMeter | NoServer]
 
 
 def _rotated(systems: list[str], step: int) -> list[str]:
@@ -107,8 +102,9 @@ def _run_all(args: argparse.Namespace, loader: Loader,
                     loader.fill_to(args.pending)
                     tallies, cpu = run_scenario(connect, loader, args, mode, concurrency, {},
                                                 meter)
+                    used = cpu[0] if system in APPS else sum(t.cpu_s for t in tallies)
                     runs[system].append(to_row(system, mode, concurrency, tallies,
-                                               args.seconds, cpu[0]))
+                                               args.seconds, used))
                 step += 1
             yield from (median_row(found) for found in runs.values())
 
@@ -121,12 +117,11 @@ def measure(args: argparse.Namespace, systems: list[str]) -> Iterator[Row]:
                  APPS["taskmanager"]) as (port, pid),
           server(env, args.server_workers, args.server_threads, Path(tmp) / "hand.log",
                  APPS["hand-written"]) as (hand_port, hand_pid)):
-        meters = {"taskmanager": CpuMeter(pid), "hand-written": CpuMeter(hand_pid)}
         targets: dict[str, Target] = {
-            "taskmanager": (functools.partial(HttpClient, port), meters["taskmanager"]),
-            "hand-written": (functools.partial(HttpClient, hand_port), meters["hand-written"]),
+            "taskmanager": (functools.partial(HttpClient, port), CpuMeter(pid)),
+            "hand-written": (functools.partial(HttpClient, hand_port), CpuMeter(hand_pid)),
             "raw-db": (functools.partial(DirectClient, env["TASKMANAGER_DATABASE_URL"]),
-                       ClientsMeter(list(meters.values()))),
+                       NoServer()),
         }
         loader = Loader(args.mysql_url, name, register_type(port))
         yield from _run_all(args, loader, {s: targets[s] for s in SYSTEMS if s in systems})
