@@ -82,7 +82,8 @@ def targets_summary(rows: list[Row]) -> list[str]:
     met = [row for row, (_, _, ok) in checked if ok == "yes"]
     lines = [f"Targets met: {len(met)} of {len(checked)}."]
     lines += [f"- missed: {row.system} {row.mode} at {row.concurrency}: {ratio}x ({label})"
-              for row, (label, ratio, ok) in checked if ok != "yes"]
+              if ratio != "-" else f"- no baseline for {row.system} {row.mode} at "
+              f"{row.concurrency} ({label})" for row, (label, ratio, ok) in checked if ok != "yes"]
     cpu = [float(found) for row, _ in checked if (found := _cpu_ratio(rows, row)) not in ("", "-")]
     if cpu:
         lines.append(f"- CPU ratio vs the hand-written app: {min(cpu):.2f} to {max(cpu):.2f}.")
