@@ -112,7 +112,7 @@ def _watch(client: redis.Redis, queue: str, count: int, worker: subprocess.Popen
     return time.perf_counter() - began, meter.sample()[0] - cpu
 
 
-def drain(broker: str, concurrency: int, count: int, log: Path, timeout: float = 300) -> Drain:
+def drain(broker: str, concurrency: int, count: int, log: Path, timeout: float = 900) -> Drain:
     """Enqueue `count` tasks, start a worker with `concurrency` processes, time the drain."""
     with _run_queue(broker) as (queue, client):
         enqueue_s = enqueue(broker, queue, count)
