@@ -82,7 +82,8 @@ def setup_lines(args: argparse.Namespace, began: float) -> list[str]:
         f"- celery drain: {args.celery_tasks:,} no-op tasks pre-enqueued on Redis, drained by a "
         "prefork worker with as many processes (not timed per task: they wait in the queue). "
         "celery round-trip: as many clients each send one task and wait for its result "
-        f"(Redis result backend) for {args.seconds:g} s; p50/p99 of one send → result.",
+        f"(Redis result backend) for {args.seconds:g} s; p50/p99 of one send → result. Each "
+        "runs in the rounds of batch (drain) or single (round trip) at that concurrency.",
         "- CPU ms/task: the server processes (raw-db: the worker processes; celery: the worker). "
         "CPU ratio: the hand-written app's CPU per task / TaskManager's, the throughput ratio "
         "when the server's CPU is the bottleneck; it moves far less with other load on the "
@@ -91,27 +92,26 @@ def setup_lines(args: argparse.Namespace, began: float) -> list[str]:
     ]
 
 
+def celery_companions(args: argparse.Namespace) -> dict[str, lifecycle.Companion]:
+    """Celery beside each lifecycle mode: its drain by batch, its round trip by single."""
+    if "celery" not in args.systems:
+        return {}
+    args.out.mkdir(parents=True, exist_ok=True)
+    return {
+        "batch": lambda n: drain(args.redis_url, n, args.celery_tasks,
+                                 args.out / f"celery-drain-{n}.log").row(),
+        "single": lambda n: round_trip(args.redis_url, n, args.seconds,
+                                       args.out / f"celery-round-trip-{n}.log"),
+    }
+
+
 def run_report(args: argparse.Namespace) -> Path:
     began = time.time()
     rows: list[lifecycle.Row] = []
     wanted = [s for s in args.systems if s in lifecycle.SYSTEMS]
-    if wanted:
-        for row in lifecycle.measure(args, wanted):
-            rows.append(row)
-            print(report.table([row])[-1], flush=True)
-    if "celery" in args.systems:
-        args.out.mkdir(parents=True, exist_ok=True)
-        for concurrency in args.concurrency:
-            rows.append(lifecycle.median_row([
-                drain(args.redis_url, concurrency, args.celery_tasks,
-                      args.out / f"celery-drain-{concurrency}.log").row()
-                for _ in range(args.rounds)]))
-            print(report.table([rows[-1]])[-1], flush=True)
-            rows.append(lifecycle.median_row([
-                round_trip(args.redis_url, concurrency, args.seconds,
-                           args.out / f"celery-round-trip-{concurrency}.log")
-                for _ in range(args.rounds)]))
-            print(report.table([rows[-1]])[-1], flush=True)
+    for row in lifecycle.measure(args, wanted, celery_companions(args)):
+        rows.append(row)
+        print(report.table([row])[-1], flush=True)
     return report.write(args.out, rows, setup_lines(args, began),
                         "TaskManager claim lifecycle: performance report")
 

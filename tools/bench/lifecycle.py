@@ -86,8 +86,11 @@ def _rotated(systems: list[str], step: int) -> list[str]:
     return systems[shift:] + systems[:shift]
 
 
-def _run_all(args: argparse.Namespace, loader: Loader,
-             targets: dict[str, Target]) -> Iterator[Row]:
+Companion = Callable[[int], Row]  # another system's run at a concurrency (Celery's)
+
+
+def _run_all(args: argparse.Namespace, loader: Loader, targets: dict[str, Target],
+             companions: dict[str, Companion]) -> Iterator[Row]:
     warm = argparse.Namespace(**{**vars(args), "ramp": 0.0, "seconds": args.warmup})
     for connect, meter in targets.values():
         loader.fill_to(args.pending)
@@ -97,6 +100,8 @@ def _run_all(args: argparse.Namespace, loader: Loader,
         for concurrency in args.concurrency:
             runs: dict[str, list[Row]] = {system: [] for system in targets}
             for _ in range(args.rounds):
+                if mode in companions:  # NOTE: in the same minutes, so under the same load
+                    runs.setdefault("companion", []).append(companions[mode](concurrency))
                 for system in _rotated(list(targets), step):
                     connect, meter = targets[system]
                     loader.fill_to(args.pending)
@@ -109,8 +114,12 @@ def _run_all(args: argparse.Namespace, loader: Loader,
             yield from (median_row(found) for found in runs.values())
 
 
-def measure(args: argparse.Namespace, systems: list[str]) -> Iterator[Row]:
-    """Rows for each of `systems` (of SYSTEMS), mode and concurrency, as they are measured."""
+def measure(args: argparse.Namespace, systems: list[str],
+            companions: dict[str, Companion]) -> Iterator[Row]:
+    """Rows for each of `systems` (of SYSTEMS), mode and concurrency, as they are measured.
+
+    `companions[mode](concurrency)` runs in each round of that mode and concurrency too.
+    """
     with (tempfile.TemporaryDirectory() as tmp,
           throwaway_database(args.mysql_url) as (name, env),
           server(env, args.server_workers, args.server_threads, Path(tmp) / "engine.log",
@@ -124,4 +133,5 @@ def measure(args: argparse.Namespace, systems: list[str]) -> Iterator[Row]:
                        NoServer()),
         }
         loader = Loader(args.mysql_url, name, register_type(port))
-        yield from _run_all(args, loader, {s: targets[s] for s in SYSTEMS if s in systems})
+        yield from _run_all(args, loader, {s: targets[s] for s in SYSTEMS if s in systems},
+                            companions)
