@@ -23,13 +23,14 @@ NOTE: whether a connection really stays open is the server's choice: gunicorn's 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from tools.bench_claims_setup import (
     server,
     throwaway_database,
 )
-from tools.bench_claims_worker import Job, Tally, run
+from tools.bench_claims_worker import Client, HttpClient, Job, Tally, run
 
 DEFAULT_MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
 
@@ -124,8 +125,8 @@ def _rows_read(analyzed: dict[str, Any]) -> str:
 
 # --- scenarios ------------------------------------------------------------------------------
 
-def run_scenario(port: int, loader: Loader, args: argparse.Namespace, mode: str,
-                 workers: int, type_filter: dict[str, Any],
+def run_scenario(connect: Callable[[], Client], loader: Loader, args: argparse.Namespace,
+                 mode: str, workers: int, type_filter: dict[str, Any],
                  meter: CpuMeter) -> tuple[list[Tally], tuple[float, float]]:
     """`workers` client processes for ramp + seconds; the queue is refilled as it drains.
 
@@ -134,7 +135,7 @@ def run_scenario(port: int, loader: Loader, args: argparse.Namespace, mode: str,
     """
     context = multiprocessing.get_context("fork")
     counter, results = context.Value("q", 0), context.Queue()
-    job = Job(port, mode, args.batch, type_filter, time.time() + 0.5, args.ramp, args.seconds)
+    job = Job(connect, mode, args.batch, type_filter, time.time() + 0.5, args.ramp, args.seconds)
     processes = [context.Process(target=run, args=(job, counter, results))
                  for _ in range(workers)]
     refiller = Refiller(loader, counter)
@@ -186,11 +187,12 @@ def measure(port: int, meter: CpuMeter, loader: Loader, args: argparse.Namespace
         took = loader.fill_to(pending)
         print(f"\n{pending:,} pending tasks ready ({took:.1f} s to load)", flush=True)
         warm = argparse.Namespace(**{**vars(args), "ramp": 0.0, "seconds": 2.0})
-        run_scenario(port, loader, warm, modes[0], max(args.workers), type_filter, meter)
+        connect = functools.partial(HttpClient, port)
+        run_scenario(connect, loader, warm, modes[0], max(args.workers), type_filter, meter)
         for mode in modes:
             for workers in args.workers:
                 loader.fill_to(pending)
-                tallies, cpu = run_scenario(port, loader, args, mode, workers, type_filter,
+                tallies, cpu = run_scenario(connect, loader, args, mode, workers, type_filter,
                                             meter)
                 rows.append(table_row(pending, mode, workers, tallies, args.seconds, cpu))
                 print(rows[-1], flush=True)

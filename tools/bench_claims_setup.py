@@ -206,26 +206,32 @@ def _request(port: int, method: str, path: str, body: Any = None) -> tuple[int, 
 
 
 @contextlib.contextmanager
-def server(env: dict[str, str], workers: int, threads: int,
-           log: Path) -> Iterator[tuple[int, int]]:
-    """`taskmanager serve` on a free port; yields the port and the process id."""
+def server(env: dict[str, str], workers: int, threads: int, log: Path,
+           app: str | None = None) -> Iterator[tuple[int, int]]:
+    """`taskmanager serve` on a free port; yields the port and the process id.
+
+    With `app`, one of tools/bench_servers.serve's apps instead (no access log), e.g. "engine".
+    """
     port = bench_servers.free_port()
     settings = {**env, "TASKMANAGER_BIND": f"127.0.0.1:{port}",
                 "TASKMANAGER_WORKERS": str(workers), "TASKMANAGER_THREADS": str(threads)}
+    module = "engine.cli" if app is None else "tools.bench_engine"
+    command = ["serve"] if app is None else ["--serve", app]
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "-m", module, *command], cwd=ROOT,
                                    env=bench_servers.clean_env(settings),
                                    stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(process, port, log)
         yield port, process.pid
     finally:
-        _stop(process)
+        stop_tree(process, module.encode())
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 15 s, for gunicorn and each worker it forked.
+def stop_tree(process: subprocess.Popen[bytes], marker: bytes) -> None:
+    """SIGTERM, then SIGKILL after 15 s, for `process` and each child it forked.
 
+    Children are killed only while their command line still has `marker` (they are ours).
     NOTE: a worker stuck in a long request outlives a killed arbiter and keeps its database
     transaction (and the DROP DATABASE behind it) waiting.
     """
@@ -239,7 +245,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     for pid in workers:  # only if still ours: orphaned (or not yet) and still our command
         with contextlib.suppress(OSError):
             parent = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-            if parent in (1, process.pid) and b"engine.cli" in Path(
+            if parent in (1, process.pid) and marker in Path(
                     f"/proc/{pid}/cmdline").read_bytes():
                 os.kill(pid, signal.SIGKILL)
 

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from tools.bench_load import Sample, run_load, wrk_available
 from tools.bench_servers import (
+    APPS,
     Server,
     cli,
     get,
@@ -70,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="server for --db mysql; a throwaway database is created on it")
     parser.add_argument("--min-ratio", type=float, default=None,
                         help="exit 1 when an engine/hand-written throughput ratio is below this")
-    parser.add_argument("--serve", choices=["engine", "handwritten"], help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=["engine", *APPS], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.client == "auto":
         args.client = "wrk" if wrk_available() else "python"

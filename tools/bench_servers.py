@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib
 import os
 import signal
 import socket
@@ -20,15 +21,21 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# The hand-written apps the benchmarks compare the engine with: --serve name -> module.
+APPS = {"handwritten": "tools.bench_handwritten_app",
+        "handwritten-claims": "tools.bench.handwritten_claims"}
+
+
 def serve(kind: str) -> int:
     """Run one server (in a subprocess of the benchmark) with the engine's gunicorn settings."""
     from engine.config import load
     from engine.server import GunicornServer
-    from tools.bench_handwritten_app import create_app
 
     class Server(GunicornServer):
         def load(self) -> Any:
-            return create_app() if kind == "handwritten" else super().load()
+            if kind == "engine":
+                return super().load()
+            return importlib.import_module(APPS[kind]).create_app()
 
     Server(load(), access_log=False).run()
     return 0
