@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+
 import pytest
 
 from engine.errors import BadRequest, ValidationFailed
@@ -112,3 +115,70 @@ def test_integers_must_fit_64_bits():
 def test_numbers_beyond_double_range_are_rejected(raw):
     with pytest.raises(BadRequest, match="out of range"):
         parse_json(raw)
+
+
+# Schemas and instances where a fast verdict could go wrong: BIGINT bounds, formats, $ref,
+# integer-valued floats, booleans that are not integers, patterns, nested arrays.
+AGREEMENT_SCHEMAS = [
+    {"type": "integer"},
+    {"type": ["integer", "string"], "maximum": 10},
+    {"type": "object", "properties": {"n": {"$ref": "#/$defs/id"}}, "$defs": {
+        "id": {"type": "integer", "minimum": 1}}},
+    {"type": "string", "format": "date-time"},
+    {"type": "string", "format": "email"},
+    {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.-]*$", "maxLength": 8},
+    {"type": "array", "items": {"type": "integer"}, "maxItems": 3, "uniqueItems": True},
+    {"not": {"type": "integer"}},
+    {"enum": [2**70, "x"]},
+    {"type": "object", "additionalProperties": False, "required": ["a"],
+     "properties": {"a": {"type": "boolean"}, "b": {"type": "number", "exclusiveMinimum": 0}}},
+]
+AGREEMENT_INSTANCES = [
+    0, 1, -1, 5.0, 5.5, True, False, None, 2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**70,
+    10**40, 9.2e18, 1e300, "", "x", "abc\n", "Ab.c", "2026-12-01T10:00:00Z", "2026-13-01",
+    "a@b.c", "not an email", [1, 2], [1, 1], [2**64], [1, 2, 3, 4], {"a": True},
+    {"a": 1}, {"a": True, "b": 0}, {"a": True, "b": 0.5}, {"a": True, "c": 1}, {"n": 1},
+    {"n": 0}, {"n": 2**63}, {"n": "1"},
+]
+
+
+@pytest.mark.parametrize("schema", AGREEMENT_SCHEMAS)
+def test_the_fast_verdict_never_accepts_what_jsonschema_rejects(schema):
+    fast, slow = Validator("body", schema), Validator("body", schema)
+    slow._is_valid = None  # jsonschema alone
+    assert fast._is_valid is not None, "jsonschema-rs should take this schema"
+    for instance in AGREEMENT_INSTANCES:
+        verdicts = []
+        for validator in (fast, slow):
+            try:
+                validator.validate(instance)
+                verdicts.append(True)
+            except ValidationFailed:
+                verdicts.append(False)
+        assert verdicts[0] == verdicts[1], f"{schema} disagrees on {instance!r}"
+
+
+def test_remote_refs_are_never_fetched(tmp_path):
+    fetched = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            fetched.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"type": "integer"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/schema.json"
+        validator = Validator("body", {"type": "object", "properties": {"a": {"$ref": url}}})
+        assert validator._is_valid is None  # jsonschema alone, which does not fetch either
+        assert validator.validate({"b": 1}) == {"b": 1}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert fetched == []
