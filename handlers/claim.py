@@ -15,7 +15,7 @@ from engine.errors import NotFound
 from engine.metrics import CLAIM_WAIT
 from engine.registry import Request, Result, handler
 from handlers.lifecycle import Status, Transition, fail_or_retry, finish, record_many, type_name
-from handlers.task_read import load_documents
+from handlers.task_read import document
 
 # sort_by -> (index column, scan direction for ASC); ties break on id in the scan's direction.
 # priority DESC (the default) is a forward scan of neg_priority (= -priority).
@@ -40,6 +40,10 @@ CLAIM = ("UPDATE tasks SET status = 'claimed', claimed_by = ?, claimed_at = ?, h
          "lease_expires_at = ?, attempts = attempts + 1, progress = 0, progress_step = NULL, "
          "progress_message = NULL, progress_updated_at = NULL, progress_logged = NULL, "
          "cancel_requested = 0, updated_at = ? WHERE {ids}")
+# PERF: the candidates carry what the claimed task's document needs beyond what the claim sets,
+# so it is built here instead of read back (PyMySQL spends ~8 us per result column).
+CANDIDATE_COLUMNS = ("id, type_id, parent_id, params, result, error, error_code, priority, "
+                     "attempts, max_attempts, lease_seconds, run_after, created_at, completed_at")
 TYPE_BY_ID = "SELECT id, is_active FROM task_types WHERE id = ?"
 TYPE_BY_NAME = "SELECT id, is_active FROM task_types WHERE name = ?"
 TYPES_LIKE = "SELECT id FROM task_types WHERE name LIKE ? AND is_active = 1"
@@ -56,7 +60,7 @@ def _candidates_sql(dialect: str, column: str | None, descending: bool, by_type:
     if excluded:
         where += f" AND type_id NOT IN ({placeholders(excluded)})"
     order = f"{order_column} {direction}" + (f", id {direction}" if column else "")
-    return (f"SELECT id, lease_seconds, {order_column} AS sort_value FROM tasks {hint} "
+    return (f"SELECT {CANDIDATE_COLUMNS}, {order_column} AS sort_value FROM tasks {hint} "
             f"WHERE {where} ORDER BY {order} LIMIT ?{LOCK[dialect]}")
 
 
@@ -118,6 +122,17 @@ def _waited(run_after: str | None, now: datetime) -> float:
     return max(0.0, (now - datetime.fromisoformat(run_after.removesuffix("Z"))).total_seconds())
 
 
+def _claimed(conn: Connection, row: dict[str, Any], worker: str, lease: int,
+             now: datetime) -> dict[str, Any]:
+    """The task document of candidate `row` once CLAIM has run on it."""
+    return document({
+        **row, "type": type_name(conn, row["type_id"]), "status": Status.CLAIMED,
+        "claimed_by": worker, "claimed_at": now,
+        "lease_expires_at": now + timedelta(seconds=lease), "attempts": row["attempts"] + 1,
+        "progress": 0, "progress_step": None, "progress_message": None,
+        "progress_updated_at": None, "cancel_requested": False, "updated_at": now})
+
+
 def claim_tasks(conn: Connection, body: dict[str, Any], limit: int) -> list[dict[str, Any]]:
     now = utcnow()
     recover_expired(conn, now)
@@ -126,12 +141,14 @@ def claim_tasks(conn: Connection, body: dict[str, Any], limit: int) -> list[dict
         return []
     worker = body["worker_id"]
     by_lease: dict[int, list[int]] = {}
+    documents = []
     for row in picked:
-        by_lease.setdefault(body.get("lease_seconds", row["lease_seconds"]), []).append(row["id"])
+        lease = body.get("lease_seconds", row["lease_seconds"])
+        by_lease.setdefault(lease, []).append(row["id"])
+        documents.append(_claimed(conn, row, worker, lease, now))
     for lease, ids in by_lease.items():
-        conn.execute(CLAIM.format(ids=f"id IN ({placeholders(len(ids))})"),
-                     [worker, now, now, now + timedelta(seconds=lease), now, *ids])
-    documents = load_documents(conn, [row["id"] for row in picked])
+        conn.defer(CLAIM.format(ids=f"id IN ({placeholders(len(ids))})"),
+                   [worker, now, now, now + timedelta(seconds=lease), now, *ids])
     for doc in documents:
         CLAIM_WAIT.observe(_waited(doc["run_after"], now), doc["type"])
     record_many(conn, [
