@@ -21,13 +21,18 @@ from handlers.task_read import document
 # priority DESC (the default) is a forward scan of neg_priority (= -priority).
 ORDERS = {"priority": ("neg_priority", "DESC"), "attempts": ("attempts", "ASC"),
           "id": (None, "ASC"), "created_at": (None, "ASC")}
-INDEXES = {  # (index column, by type) -> index name
-    ("neg_priority", True): "ix_tasks_type_status_prio",
-    ("neg_priority", False): "ix_tasks_status_prio",
-    ("attempts", True): "ix_tasks_type_status_attempts",
-    ("attempts", False): "ix_tasks_status_attempts",
+INDEXES = {  # (index column, by type) -> index name (migrations 0002 and 0006)
+    ("neg_priority", True): "ix_tasks_queue_type_prio",
+    ("neg_priority", False): "ix_tasks_queue_prio",
+    ("attempts", True): "ix_tasks_queue_type_attempts",
+    ("attempts", False): "ix_tasks_queue_attempts",
     (None, True): "ix_tasks_type_status",
     (None, False): "ix_tasks_status",
+}
+# How each index selects pending tasks: the generated queue columns are NULL unless pending.
+PENDING = {  # (queue-led index, by type) -> WHERE
+    (True, True): "queue_type = ?", (True, False): "queue_any = 0",
+    (False, True): "type_id = ? AND status = 'pending'", (False, False): "status = 'pending'",
 }
 HINT = {"mysql": "FORCE INDEX ({})", "sqlite": "INDEXED BY {}"}
 LOCK = {"mysql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
@@ -55,8 +60,7 @@ def _candidates_sql(dialect: str, column: str | None, descending: bool, by_type:
     order_column = column or "id"
     direction = "DESC" if descending else "ASC"
     hint = HINT[dialect].format(INDEXES[(column, by_type)])
-    where = "status = 'pending'" + (" AND type_id = ?" if by_type else "")
-    where += " AND run_after <= ? AND deps_pending = 0"
+    where = PENDING[(column is not None, by_type)] + " AND run_after <= ? AND deps_pending = 0"
     if excluded:
         where += f" AND type_id NOT IN ({placeholders(excluded)})"
     order = f"{order_column} {direction}" + (f", id {direction}" if column else "")
