@@ -13,6 +13,7 @@ from jsonschema.exceptions import SchemaError
 from jsonschema.exceptions import ValidationError as SchemaViolation
 
 from engine.errors import BadRequest, ValidationFailed
+from engine.schema_fastpath import compile_check
 
 _FORMATS = FormatChecker()
 _INTEGER = re.compile(r"^[+-]?\d{1,30}$")
@@ -53,6 +54,7 @@ class Validator:
         self.location = location
         self.schema = dict(schema or {})
         self._validator = _SchemaValidator(self.schema, format_checker=_FORMATS)
+        self._certainly_valid = compile_check(self.schema)
         self._properties: Mapping[str, Any] = self.schema.get("properties", {})
         self._valid: set[tuple[Any, ...]] = set()
 
@@ -61,6 +63,8 @@ class Validator:
         # depends only on the schema and the exact instance, so known-valid ones skip jsonschema.
         key = _cache_key(instance)
         if key is not None and key in self._valid:
+            return instance
+        if self._certainly_valid is not None and self._certainly_valid(instance):
             return instance
         errors = sorted(self._validator.iter_errors(instance), key=lambda e: list(e.path))
         if errors:
