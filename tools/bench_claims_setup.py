@@ -30,7 +30,7 @@ INSERT_ROWS = 5000
 INSERT_TASKS = ("INSERT INTO tasks (type_id, status, params, dedupe_key, dedupe_active, priority, "
                 "max_attempts, lease_seconds, run_after, deps_pending, created_at, updated_at) "
                 "VALUES ")
-COUNT_PENDING = "SELECT COUNT(*) FROM tasks WHERE queue_any = 0"
+COUNT_PENDING = "SELECT COUNT(*) FROM tasks WHERE status = 'pending'"
 
 
 # --- database -------------------------------------------------------------------------------
