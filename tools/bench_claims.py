@@ -71,6 +71,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="threads per gunicorn worker (TASKMANAGER_THREADS)")
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL,
                         help="MySQL/MariaDB server; a throwaway database is created on it")
+    parser.add_argument("--db-pid", type=int,
+                        help="the database server's process, for its CPU (default: the first "
+                             "local mariadbd/mysqld; name it when several run)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     return parser.parse_args(argv)
 
@@ -207,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                  Path(tmp) / "server.log") as (port, pid)):
         type_id = register_type(port, keys["admin"])
         loader = Loader(args.mysql_url, name, type_id)
-        rows = measure(port, keys["worker"], CpuMeter(pid), loader, args)
+        rows = measure(port, keys["worker"], CpuMeter(pid, args.db_pid), loader, args)
         print(f"\n## EXPLAIN of the claim SELECTs ({max(args.pending):,} pending)\n")
         print("\n".join(explain_claims(env["TASKMANAGER_DATABASE_URL"], type_id)))
     print(f"\n## Claim benchmark: MariaDB, gunicorn {args.server_workers} workers x "

@@ -183,9 +183,9 @@ def _database_pid() -> int | None:
 class CpuMeter:
     """CPU seconds of the gunicorn process tree and of a local database server."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, db_pid: int | None = None) -> None:
         self.server_pid = server_pid
-        self.db_pid = _database_pid()
+        self.db_pid = db_pid or _database_pid()
 
     def sample(self) -> tuple[float, float]:
         server = sum(_cpu(pid) for pid in _tree(self.server_pid))
