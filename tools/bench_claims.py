@@ -12,8 +12,9 @@ and completes them with one POST /api/tasks/complete. While a run lasts the queu
 with as many tasks as were completed, so the pending count holds. It prints a Markdown table:
 tasks/s, claim and complete p50/p99, and the CPU the gunicorn processes, (when local) the
 database server and the clients used per completed task — the figure to compare when the machine
-is shared, since clients, server and database all compete for the same cores. Then the EXPLAIN
-and ANALYZE (rows actually read) of every claim SELECT as handlers/claim.py builds it. The
+is shared, since clients, server and database all compete for the same cores. Then the SQL
+round trips and statements of each request (tools/bench_claims_trips.py), and the EXPLAIN and
+ANALYZE (rows actually read) of every claim SELECT as handlers/claim.py builds it. The
 database is dropped at the end (`--keep` keeps it).
 
 NOTE: whether a connection really stays open is the server's choice: gunicorn's gthread worker
@@ -44,6 +45,7 @@ from tools.bench_claims_setup import (
     server,
     throwaway_database,
 )
+from tools.bench_claims_trips import round_trips
 from tools.bench_claims_worker import Job, Tally, run
 
 DEFAULT_MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
@@ -211,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         type_id = register_type(port, keys["admin"])
         loader = Loader(args.mysql_url, name, type_id)
         rows = measure(port, keys["worker"], CpuMeter(pid, args.db_pid), loader, args)
+        print("\n## SQL round trips per request\n")
+        print("\n".join(round_trips(env, keys["worker"], args.batch)))
         print(f"\n## EXPLAIN of the claim SELECTs ({max(args.pending):,} pending)\n")
         print("\n".join(explain_claims(env["TASKMANAGER_DATABASE_URL"], type_id)))
     print(f"\n## Claim benchmark: MariaDB, gunicorn {args.server_workers} workers x "
