@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -19,6 +20,32 @@ from engine.db import _LOST_CONNECTION, Connection, Database, _to_mysql, _unavai
 _MYSQL_CONVERSIONS = dict(pymysql.converters.conversions)
 # NOTE: TINYINT is only used for booleans in our schema.
 _MYSQL_CONVERSIONS[FIELD_TYPE.TINY] = lambda raw: raw not in ("0", b"0")
+
+
+def _literals(raw: Any, params: Sequence[Any]) -> tuple[str, ...]:
+    """`params` as SQL literals, exactly as PyMySQL's `escape` writes them.
+
+    PERF: PyMySQL dispatches every value through its encoder table and formats a datetime
+    field by field; a bulk claim + complete escapes ~30 values per task, and that was a quarter
+    of the server's CPU. The common exact types are written directly; the rest go to PyMySQL.
+    """
+    out = []
+    for value in params:
+        kind = type(value)
+        if kind is int:
+            out.append(str(value))
+        elif value is None:
+            out.append("NULL")
+        elif kind is datetime and value.tzinfo is None:
+            out.append(f"'{value.isoformat(' ')}'")  # PyMySQL's form: microseconds if any
+        else:
+            out.append(raw.escape(value))
+    return tuple(out)
+
+
+def _bind(raw: Any, sql: str, params: Sequence[Any]) -> str:
+    """One statement's text with its parameters in it (PyMySQL's client-side binding)."""
+    return str(_to_mysql(sql) % _literals(raw, params))
 
 
 class MySQLConnection(Connection):
@@ -41,7 +68,7 @@ class MySQLConnection(Connection):
 
     def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
         cursor = self.raw.cursor()
-        text = cursor.mogrify(_to_mysql(sql), tuple(params))
+        text = _bind(self.raw, sql, params)
         if not self._begin and not self._pending:
             cursor.execute(text)
             return cursor
@@ -82,7 +109,7 @@ class MySQLConnection(Connection):
     def fetch_many(self, statements: Sequence[tuple[str, Sequence[Any]]]
                    ) -> list[list[dict[str, Any]]]:
         cursor = self.raw.cursor()
-        texts = [cursor.mogrify(_to_mysql(sql), tuple(params)) for sql, params in statements]
+        texts = [_bind(self.raw, sql, params) for sql, params in statements]
         cursor = self._send(cursor, ";".join(texts))
         results = []
         for index in range(len(texts)):
@@ -94,8 +121,7 @@ class MySQLConnection(Connection):
         return results
 
     def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
-        with self.raw.cursor() as cursor:
-            self._pending.append(cursor.mogrify(_to_mysql(sql), tuple(params)))
+        self._pending.append(_bind(self.raw, sql, params))
 
     def defer_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
@@ -106,8 +132,8 @@ class MySQLConnection(Connection):
         match = RE_INSERT_VALUES.match(_to_mysql(sql))
         if match is None or match.group(3).strip():
             raise ValueError("takes `INSERT ... VALUES (?, ...)` only")
-        with self.raw.cursor() as cursor:
-            values = ",".join(cursor.mogrify(match.group(2), tuple(row)) for row in rows)
+        row_sql = match.group(2)
+        values = ",".join(row_sql % _literals(self.raw, row) for row in rows)
         return str(match.group(1) % ()) + values
 
     def commit(self) -> None:
