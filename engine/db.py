@@ -16,11 +16,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import pymysql
-import pymysql.constants.FIELD_TYPE as FIELD_TYPE
-import pymysql.converters
 
 from engine.errors import DatabaseFull, DatabaseUnavailable
 
@@ -52,11 +49,6 @@ sqlite3.register_adapter(datetime, lambda value: value.isoformat(" ", "microseco
 sqlite3.register_converter("DATETIME", _parse_datetime)
 sqlite3.register_converter("BOOLEAN", lambda raw: raw not in (b"0", b""))
 
-_MYSQL_CONVERSIONS = dict(pymysql.converters.conversions)
-# NOTE: TINYINT is only used for booleans in our schema.
-_MYSQL_CONVERSIONS[FIELD_TYPE.TINY] = lambda raw: raw not in ("0", b"0")
-
-
 @lru_cache(maxsize=1024)
 def _to_mysql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
@@ -68,7 +60,7 @@ def placeholders(count: int) -> str:
 
 
 class Connection:
-    """One DB-API connection with dict rows and dialect-neutral placeholders."""
+    """One DB-API connection with dict rows and dialect-neutral placeholders (as is: SQLite)."""
 
     def __init__(self, raw: Any, dialect: str) -> None:
         self.raw = raw
@@ -76,10 +68,7 @@ class Connection:
 
     def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
         cursor = self.raw.cursor()
-        if self.dialect == "mysql":
-            cursor.execute(_to_mysql(sql), tuple(params))
-        else:
-            cursor.execute(sql, tuple(params))
+        cursor.execute(sql, tuple(params))
         return cursor
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -98,7 +87,7 @@ class Connection:
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         cursor = self.raw.cursor()
-        cursor.executemany(_to_mysql(sql) if self.dialect == "mysql" else sql, rows)
+        cursor.executemany(sql, rows)
         count: int = cursor.rowcount
         cursor.close()
         return count
@@ -120,6 +109,22 @@ class Connection:
         cursor.close()
         return row[0] if row else None
 
+    def fetch_many(self, statements: Sequence[tuple[str, Sequence[Any]]]
+                   ) -> list[list[dict[str, Any]]]:
+        """The rows of each of several reads (on MySQL in one round trip)."""
+        return [self.fetchall(sql, params) for sql, params in statements]
+
+    def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A write whose row count is not needed; may be sent later, with the next statement.
+
+        Its errors surface then (at the latest at commit), still inside this transaction.
+        """
+        self.execute(sql, params)
+
+    def defer_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """`executemany` (an INSERT of many rows) as `defer`."""
+        self.executemany(sql, rows)
+
 
 class Database:
     """A per-process source of connections for one `DATABASE_URL`."""
@@ -130,6 +135,8 @@ class Database:
     def from_url(url: str, pool_size: int = 4) -> Database:
         if url.startswith("sqlite:///"):
             return SQLiteDatabase(url[len("sqlite:///"):])
+        from engine.db_mysql import MySQLDatabase  # it builds on this module
+
         return MySQLDatabase(url, pool_size)
 
     @contextmanager
@@ -264,121 +271,6 @@ def _rollback(raw: sqlite3.Connection) -> None:
     # ROLLBACK would fail and hide the error that explains it.
     if raw.in_transaction:
         raw.execute("ROLLBACK")
-
-
-class MySQLDatabase(Database):
-    """MySQL/MariaDB through PyMySQL with a small per-process pool of idle connections."""
-
-    dialect = "mysql"
-
-    def __init__(self, url: str, pool_size: int = 4) -> None:
-        parts = urlsplit(url)
-        options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
-        self.params = {
-            "host": parts.hostname or "127.0.0.1",
-            "port": parts.port or 3306,
-            "user": unquote(parts.username or "root"),
-            "password": unquote(parts.password or ""),
-            "database": parts.path.lstrip("/") or None,
-            "charset": options.get("charset", "utf8mb4"),
-            **{name: int(options.get(name, default))
-               for name, default in _MYSQL_TIMEOUTS.items()},
-            "autocommit": True,
-            "conv": _MYSQL_CONVERSIONS,
-        }
-        if "unix_socket" in options:
-            self.params["unix_socket"] = options["unix_socket"]
-        self.pool_size = pool_size
-        # PERF: a plain list used as a stack: append() and pop() are atomic, where a LifoQueue
-        # takes a lock and signals a condition on every checkout and checkin.
-        self._idle: list[Connection] = []
-        self._pid = os.getpid()
-
-    def connect(self) -> pymysql.connections.Connection:
-        raw = pymysql.connect(**self.params)
-        with raw.cursor() as cursor:
-            cursor.execute("SET time_zone = '+00:00'")
-            cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        return raw
-
-    def _checkout(self) -> Connection:
-        if self._pid != os.getpid():  # forked: never share a parent's sockets
-            self._idle, self._pid = [], os.getpid()
-        try:
-            return self._idle.pop()
-        except IndexError:
-            try:
-                return Connection(self.connect(), "mysql")
-            except pymysql.err.MySQLError as exc:
-                raise _unavailable(exc) from exc
-
-    def _checkin(self, conn: Connection, broken: bool) -> None:
-        if broken or len(self._idle) >= self.pool_size:
-            _close_quietly(conn)
-        else:
-            self._idle.append(conn)
-
-    def _begin(self, conn: Connection) -> Connection:
-        """Send BEGIN; it doubles as a liveness check, so a stale pooled socket is replaced."""
-        try:
-            conn.raw.begin()
-            return conn
-        except (pymysql.err.OperationalError, pymysql.err.InterfaceError):
-            _close_quietly(conn)
-            self.close()  # the other idle sockets are as stale as this one
-        fresh = self._checkout_new()
-        try:
-            fresh.raw.begin()
-        except pymysql.err.MySQLError as exc:
-            _close_quietly(fresh)
-            raise _unavailable(exc) from exc
-        return fresh
-
-    def _checkout_new(self) -> Connection:
-        try:
-            return Connection(self.connect(), "mysql")
-        except pymysql.err.MySQLError as exc:
-            raise _unavailable(exc) from exc
-
-    @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Connection]:
-        conn = self._checkout()
-        if write:
-            conn = self._begin(conn)
-        # PERF: reads run in autocommit mode: no BEGIN/COMMIT round trips.
-        broken = False
-        try:
-            yield conn
-            if write:
-                conn.raw.commit()
-        except BaseException as exc:
-            broken = isinstance(exc, pymysql.err.OperationalError | pymysql.err.InterfaceError)
-            if _lost(exc):  # NOTE: the server went away: every idle socket to it is dead too
-                self.close()
-            if write and not broken:
-                try:
-                    conn.raw.rollback()
-                except pymysql.err.MySQLError:
-                    broken = True
-            raise
-        finally:
-            self._checkin(conn, broken)
-
-    def close(self) -> None:
-        """Close the idle connections (safe while other threads check out and in)."""
-        while True:
-            try:
-                conn = self._idle.pop()
-            except IndexError:
-                return
-            _close_quietly(conn)
-
-
-def _close_quietly(conn: Connection) -> None:
-    try:
-        conn.raw.close()
-    except Exception:
-        pass
 
 
 def yoyo_url(database_url: str) -> str:

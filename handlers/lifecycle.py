@@ -54,6 +54,12 @@ DEPENDENT_IDS = "SELECT task_id FROM task_dependencies WHERE depends_on_id IN ({
 # PERF: ids, not `IN (SELECT ...)`: MariaDB ran that as a scan of every pending task per finish.
 RELEASE_DEPENDENTS = ("UPDATE tasks SET deps_pending = deps_pending - ?, updated_at = ? "
                       "WHERE id IN ({ids}) AND status = 'pending'")
+# PERF: MySQL, one write that needs no answer, so it travels with the COMMIT (no round trip):
+# the derived table is read from ix_task_dependencies_on, then tasks by primary key.
+RELEASE_JOINED = ("UPDATE tasks t JOIN (SELECT task_id, COUNT(*) AS n FROM task_dependencies "
+                  "WHERE depends_on_id IN ({ids}) GROUP BY task_id) d ON d.task_id = t.id "
+                  "SET t.deps_pending = t.deps_pending - d.n, t.updated_at = ? "
+                  "WHERE t.status = 'pending'")
 FINISH_COMPLETED = ("UPDATE tasks SET status = 'completed', result = CASE id {cases} END, "
                     "error = NULL, error_code = NULL, dedupe_active = NULL, completed_at = ?, "
                     "updated_at = ?, lease_expires_at = NULL WHERE id IN ({ids})")
@@ -124,10 +130,8 @@ def record_many(conn: Connection, transitions: list[Transition], now: datetime) 
         }
         events.append((task["id"], t.event_type, f"{attempt}:{t.transition or t.change}",
                        json.dumps(payload, separators=(",", ":")), now))
-    if histories:
-        conn.executemany(INSERT_HISTORY, histories)
-    if events:
-        conn.executemany(INSERT_EVENT[conn.dialect], events)
+    conn.defer_many(INSERT_HISTORY, histories)
+    conn.defer_many(INSERT_EVENT[conn.dialect], events)
 
 
 def record(conn: Connection, task: dict[str, Any], *, now: datetime, **fields: Any) -> None:
@@ -150,8 +154,8 @@ def fail_or_retry(conn: Connection, task: dict[str, Any], *, error: str | None,
             policy = task_type_backoff(conn, task)
             delay = backoff_seconds(policy["retry_backoff_seconds"],
                                     policy["retry_backoff_max_seconds"], task["attempts"])
-        conn.execute(RETRY_TASK, [now + timedelta(seconds=delay), error, error_code, now,
-                                  task["id"]])
+        conn.defer(RETRY_TASK, [now + timedelta(seconds=delay), error, error_code, now,
+                                task["id"]])
         message = f"Retry in {delay}s after attempt {task['attempts']}: {error or error_code}"
         record(conn, task, change="pending (retry)", event_type="task.status.changed",
                status=Status.PENDING, previous_status=task["status"], now=now,
@@ -174,8 +178,8 @@ def finish(conn: Connection, task: dict[str, Any], status: Status, *, now: datet
            worker_id: str | None = None, change: str | None = None,
            message: str | None = None) -> None:
     """Move `task` to a final status and settle what waits on it (dependents, parent)."""
-    conn.execute(FINISH_TASK, [status, None if result is None else json.dumps(result), error,
-                               error_code, now, now, task["id"]])
+    conn.defer(FINISH_TASK, [status, None if result is None else json.dumps(result), error,
+                             error_code, now, now, task["id"]])
     record(conn, task, change=change or status, event_type="task.status.changed",
            status=status, previous_status=task["status"], now=now, worker_id=worker_id,
            message=message or error, transition=str(status))
@@ -196,6 +200,9 @@ def _settle_dependents(conn: Connection, task_id: int, status: Status, now: date
 
 def release_dependents(conn: Connection, task_ids: list[int], now: datetime) -> None:
     """Pending tasks that wait on `task_ids` (all just completed) wait on that many fewer."""
+    if conn.dialect == "mysql":
+        conn.defer(RELEASE_JOINED.format(ids=placeholders(len(task_ids))), [*task_ids, now])
+        return
     found: dict[int, int] = {}
     for row in conn.fetchall(DEPENDENT_IDS.format(ids=placeholders(len(task_ids))), task_ids):
         found[row["task_id"]] = found.get(row["task_id"], 0) + 1
@@ -213,8 +220,8 @@ def complete_many(conn: Connection, done: list[tuple[dict[str, Any], Any]], *, n
     values = [value for task, result in done
               for value in (task["id"], None if result is None else json.dumps(result))]
     cases = " ".join(["WHEN ? THEN ?"] * len(done))
-    conn.execute(FINISH_COMPLETED.format(cases=cases, ids=placeholders(len(ids))),
-                 [*values, now, now, *ids])
+    conn.defer(FINISH_COMPLETED.format(cases=cases, ids=placeholders(len(ids))),
+               [*values, now, now, *ids])
     record_many(conn, [
         Transition(task, change=Status.COMPLETED, event_type="task.status.changed",
                    status=Status.COMPLETED, previous_status=task["status"], worker_id=worker_id,

@@ -7,15 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine import crud
-from engine.db import Connection, placeholders, utcnow
+from engine.db import Connection, utcnow
 from engine.registry import Request, Result, handler
-from handlers.lifecycle import Status, child_counts, load_task, type_name
+from handlers.lifecycle import Status, child_counts, load_task
 
-SELECT_TASKS = "SELECT * FROM tasks WHERE id IN ({})"
 CHILD_PROGRESS = ("SELECT AVG(CASE WHEN status = 'completed' THEN 100 ELSE progress END) "
                   "FROM tasks WHERE parent_id = ?")
 HAS_CHILDREN = "SELECT 1 FROM tasks WHERE parent_id = ? LIMIT 1"
-QUEUE_AHEAD = ("SELECT COUNT(*) FROM tasks WHERE type_id = ? AND status = 'pending' "
+QUEUE_AHEAD = ("SELECT COUNT(*) FROM tasks WHERE queue_type = ? "
                "AND run_after <= ? AND deps_pending = 0 "
                "AND (neg_priority < ? OR (neg_priority = ? AND id < ?))")
 DEFAULT_STALLED_SECONDS = 120
@@ -72,15 +71,6 @@ def document(row: dict[str, Any]) -> dict[str, Any]:
                      "updated_at": _iso(row["progress_updated_at"]), "eta_seconds": _eta(row)},
         "cancel_requested": bool(row["cancel_requested"]), "parent_id": row["parent_id"],
     }
-
-
-def load_documents(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
-    """Documents of `ids` in that order, read in one query."""
-    rows = conn.fetchall(SELECT_TASKS.format(placeholders(len(ids))), ids)
-    by_id = {row["id"]: row for row in rows}
-    for row in rows:
-        row["type"] = type_name(conn, row["type_id"])
-    return [document(by_id[task_id]) for task_id in ids if task_id in by_id]
 
 
 def _children(conn: Connection, task_id: int) -> dict[str, Any] | None:

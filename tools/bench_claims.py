@@ -3,18 +3,19 @@
     .venv/bin/python -m tools.bench_claims [--pending 10000,1000000] [--workers 4,16] [--seconds N]
 
 Creates a throwaway database on `--mysql-url` (migrate + seed through `taskmanager`), starts
-`taskmanager serve` (auth off, `--server-workers` gunicorn workers), registers one task type
+`taskmanager serve` (auth on, `--server-workers` gunicorn workers), registers one task type
 and loads the pending tasks with 5,000-row INSERTs (distinct dedupe keys, `run_after` in the
 past). For each pending count (ascending; the queue is topped up between levels), mode and client
 count it warms up, then runs that many client processes, each on its own keep-alive connection,
 for `--ramp` + `--seconds`: `single` claims one task and completes it, `batch` claims `--batch`
 and completes them with one POST /api/tasks/complete. While a run lasts the queue is refilled
 with as many tasks as were completed, so the pending count holds. It prints a Markdown table:
-tasks/s, claim and complete p50/p99, and the CPU the gunicorn processes and (when local) the
-database server used per completed task — the figure to compare when the machine is shared,
-since clients, server and database all compete for the same cores. Then the EXPLAIN and ANALYZE
-(rows actually read) of every claim SELECT as handlers/claim.py builds it. The database is
-dropped at the end (`--keep` keeps it).
+tasks/s, claim and complete p50/p99, and the CPU the gunicorn processes, (when local) the
+database server and the clients used per completed task — the figure to compare when the machine
+is shared, since clients, server and database all compete for the same cores. Then the SQL
+round trips and statements of each request (tools/bench_claims_trips.py), and the EXPLAIN and
+ANALYZE (rows actually read) of every claim SELECT as handlers/claim.py builds it. The
+database is dropped at the end (`--keep` keeps it).
 
 NOTE: whether a connection really stays open is the server's choice: gunicorn's gthread worker
 (what `taskmanager serve` runs) keeps it; the sync worker closes it after every response.
@@ -45,6 +46,7 @@ from tools.bench_claims_setup import (
     server,
     throwaway_database,
 )
+from tools.bench_claims_trips import round_trips
 from tools.bench_claims_worker import Client, HttpClient, Job, Tally, run
 
 DEFAULT_MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
@@ -72,6 +74,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="threads per gunicorn worker (TASKMANAGER_THREADS)")
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL,
                         help="MySQL/MariaDB server; a throwaway database is created on it")
+    parser.add_argument("--db-pid", type=int,
+                        help="the database server's process, for its CPU (default: the first "
+                             "local mariadbd/mysqld; name it when several run)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     return parser.parse_args(argv)
 
@@ -165,21 +170,23 @@ def table_row(pending: int, mode: str, workers: int, tallies: list[Tally],
     claims = sorted(ms for t in tallies for ms in t.claim_ms)
     completes = sorted(ms for t in tallies for ms in t.complete_ms)
     tasks = sum(t.tasks for t in tallies)
-    per_task = [f"{1000 * used / tasks:.2f}" if tasks else "-" for used in cpu]
+    client_cpu = sum(t.cpu_s for t in tallies)
+    per_task = [f"{1000 * used / tasks:.2f}" if tasks else "-" for used in (*cpu, client_cpu)]
     return (f"| {pending:,} | {mode} | {workers} | {tasks / seconds:,.0f} | "
             f"{_percentile(claims, 0.5):.1f} | {_percentile(claims, 0.99):.1f} | "
             f"{_percentile(completes, 0.5):.1f} | {_percentile(completes, 0.99):.1f} | "
-            f"{per_task[0]} | {per_task[1]} | {len(claims):,} | "
+            f"{per_task[0]} | {per_task[1]} | {per_task[2]} | {len(claims):,} | "
             f"{sum(t.empty for t in tallies)} | {sum(t.errors for t in tallies)} |")
 
 
 TABLE_HEAD = ["| pending | mode | clients | tasks/s | claim p50 ms | claim p99 ms | "
               "complete p50 ms | complete p99 ms | server CPU ms/task | DB CPU ms/task | "
-              "claims | empty (204) | errors |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "client CPU ms/task | claims | empty (204) | errors |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
 
-def measure(port: int, meter: CpuMeter, loader: Loader, args: argparse.Namespace) -> list[str]:
+def measure(port: int, key: str, meter: CpuMeter, loader: Loader,
+            args: argparse.Namespace) -> list[str]:
     rows = list(TABLE_HEAD)
     type_filter = {"type": TYPE_NAME} if args.by_type else {}
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -187,7 +194,7 @@ def measure(port: int, meter: CpuMeter, loader: Loader, args: argparse.Namespace
         took = loader.fill_to(pending)
         print(f"\n{pending:,} pending tasks ready ({took:.1f} s to load)", flush=True)
         warm = argparse.Namespace(**{**vars(args), "ramp": 0.0, "seconds": 2.0})
-        connect = functools.partial(HttpClient, port)
+        connect = functools.partial(HttpClient, port, key)
         run_scenario(connect, loader, warm, modes[0], max(args.workers), type_filter, meter)
         for mode in modes:
             for workers in args.workers:
@@ -202,12 +209,14 @@ def measure(port: int, meter: CpuMeter, loader: Loader, args: argparse.Namespace
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with (tempfile.TemporaryDirectory() as tmp,
-          throwaway_database(args.mysql_url, args.keep) as (name, env),
+          throwaway_database(args.mysql_url, args.keep) as (name, env, keys),
           server(env, args.server_workers, args.server_threads,
                  Path(tmp) / "server.log") as (port, pid)):
-        type_id = register_type(port)
+        type_id = register_type(port, keys["admin"])
         loader = Loader(args.mysql_url, name, type_id)
-        rows = measure(port, CpuMeter(pid), loader, args)
+        rows = measure(port, keys["worker"], CpuMeter(pid, args.db_pid), loader, args)
+        print("\n## SQL round trips per request\n")
+        print("\n".join(round_trips(env, keys["worker"], args.batch)))
         print(f"\n## EXPLAIN of the claim SELECTs ({max(args.pending):,} pending)\n")
         print("\n".join(explain_claims(env["TASKMANAGER_DATABASE_URL"], type_id)))
     print(f"\n## Claim benchmark: MariaDB, gunicorn {args.server_workers} workers x "

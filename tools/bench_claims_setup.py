@@ -42,24 +42,27 @@ def _admin(url: str, database: str | None = None) -> pymysql.connections.Connect
                            database=database, autocommit=True)
 
 
-def cli(args: list[str], env: dict[str, str]) -> None:
-    bench_servers.cli(args, env, timeout=300)  # migrating a loaded database takes longer
+def cli(args: list[str], env: dict[str, str]) -> str:
+    return bench_servers.cli(args, env, timeout=300)  # migrating a loaded database takes longer
 
 
 @contextlib.contextmanager
-def throwaway_database(mysql_url: str,
-                       keep: bool = False) -> Iterator[tuple[str, dict[str, str]]]:
-    """A migrated, seeded database; yields its name and the settings that point at it."""
+def throwaway_database(mysql_url: str, keep: bool = False
+                       ) -> Iterator[tuple[str, dict[str, str], dict[str, str]]]:
+    """A migrated, seeded database with auth on; yields its name, the settings that point at
+    it and an API key per role (`admin`, `worker`)."""
     name = f"tm_bench_claims_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin = _admin(mysql_url)
     admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     url = urlunsplit(urlsplit(mysql_url)._replace(path="/" + name))
-    env = {"TASKMANAGER_DATABASE_URL": url, "TASKMANAGER_AUTH": "off",
+    env = {"TASKMANAGER_DATABASE_URL": url, "TASKMANAGER_AUTH": "on",
            "TASKMANAGER_LOG_LEVEL": "warning"}
     try:
         cli(["migrate", "apply"], env)
         cli(["seed"], env)
-        yield name, env
+        keys = {role: cli(["keys", "create", "--name", f"bench-{role}", "--role", role],
+                          env).split()[0] for role in ("admin", "worker")}
+        yield name, env, keys
     finally:
         if not keep:
             admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -180,9 +183,9 @@ def _database_pid() -> int | None:
 class CpuMeter:
     """CPU seconds of the gunicorn process tree and of a local database server."""
 
-    def __init__(self, server_pid: int) -> None:
+    def __init__(self, server_pid: int, db_pid: int | None = None) -> None:
         self.server_pid = server_pid
-        self.db_pid = _database_pid()
+        self.db_pid = db_pid or _database_pid()
 
     def sample(self) -> tuple[float, float]:
         server = sum(_cpu(pid) for pid in _tree(self.server_pid))
@@ -191,13 +194,15 @@ class CpuMeter:
 
 # --- server ---------------------------------------------------------------------------------
 
-def _request(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+def _request(port: int, method: str, path: str, body: Any = None,
+             key: str = "") -> tuple[int, Any]:
     import http.client
 
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         data = None if body is None else json.dumps(body).encode()
-        conn.request(method, path, body=data, headers={"Content-Type": "application/json"})
+        conn.request(method, path, body=data,
+                     headers={"Content-Type": "application/json", "X-API-Key": key})
         response = conn.getresponse()
         raw = response.read()
         return response.status, json.loads(raw) if raw else None
@@ -260,10 +265,10 @@ def _wait_healthy(process: subprocess.Popen[bytes], port: int, log: Path) -> Non
     raise SystemExit(f"the server did not start:\n{log.read_text(errors='replace')}")
 
 
-def register_type(port: int) -> int:
+def register_type(port: int, admin_key: str) -> int:
     status, body = _request(port, "POST", "/api/task-types/register", {
         "name": TYPE_NAME, "version": "1", "param_schema": {"type": "object"},
-        "max_attempts": 3, "lease_seconds": 300})
+        "max_attempts": 3, "lease_seconds": 300}, admin_key)
     if status not in (200, 201):
         raise SystemExit(f"registering the task type failed: {status} {body}")
     return int(body["data"]["id"])

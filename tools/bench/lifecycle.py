@@ -121,17 +121,18 @@ def measure(args: argparse.Namespace, systems: list[str],
     `companions[mode](concurrency)` runs in each round of that mode and concurrency too.
     """
     with (tempfile.TemporaryDirectory() as tmp,
-          throwaway_database(args.mysql_url) as (name, env),
+          throwaway_database(args.mysql_url) as (name, env, keys),
           server(env, args.server_workers, args.server_threads, Path(tmp) / "engine.log",
                  APPS["taskmanager"]) as (port, pid),
           server(env, args.server_workers, args.server_threads, Path(tmp) / "hand.log",
                  APPS["hand-written"]) as (hand_port, hand_pid)):
         targets: dict[str, Target] = {
-            "taskmanager": (functools.partial(HttpClient, port), CpuMeter(pid)),
-            "hand-written": (functools.partial(HttpClient, hand_port), CpuMeter(hand_pid)),
+            "taskmanager": (functools.partial(HttpClient, port, keys["worker"]), CpuMeter(pid)),
+            "hand-written": (functools.partial(HttpClient, hand_port, keys["worker"]),
+                             CpuMeter(hand_pid)),
             "raw-db": (functools.partial(DirectClient, env["TASKMANAGER_DATABASE_URL"]),
                        NoServer()),
         }
-        loader = Loader(args.mysql_url, name, register_type(port))
+        loader = Loader(args.mysql_url, name, register_type(port, keys["admin"]))
         yield from _run_all(args, loader, {s: targets[s] for s in SYSTEMS if s in systems},
                             companions)
