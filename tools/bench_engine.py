@@ -5,11 +5,15 @@
 Creates a throwaway database (migrate + seed + an admin key through `taskmanager`), starts the
 engine and tools/bench_handwritten_app.py as two gunicorn servers with identical settings (the
 engine's own `GunicornServer`, access log off), checks that both give the same answers, warms
-up, then measures each request on both servers back to back, alternating which goes first, for
-`--rounds` rounds, and prints a Markdown table:
+up, then measures each request for `--rounds` rounds and prints a Markdown table. By default
+(`--schedule simultaneous`) a round loads both servers at the same moment, each with its own
+client and `--concurrency` connections, so whatever else the machine does hits both alike and
+the ratio measures how the servers share the same CPU; `--schedule sequential` runs them back
+to back instead, alternating which goes first.
 
 - req/s, p50 / p99 latency: medians over the rounds;
 - ratio: engine / hand-written throughput, the median of the per-round ratios (and their range);
+  simultaneous rounds are CPU-bound by construction, so it is close to the CPU ratio below;
 - server CPU per request: CPU time of the server's processes (from /proc) / requests served,
   summed over the rounds, and the hand-written / engine ratio of it: the throughput ratio when
   the server's CPU is the bottleneck. It is barely affected by other load on the machine.
@@ -28,6 +32,7 @@ import os
 import statistics
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tools.bench_load import Sample, run_load, wrk_available
@@ -58,6 +63,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=4, help="open client connections")
     parser.add_argument("--rounds", type=int, default=15, help="measured runs per server "
                         "(many short rounds pair the servers closely in time)")
+    parser.add_argument("--schedule", choices=["simultaneous", "sequential"],
+                        default="simultaneous", help="load both servers at once (default), "
+                        "or one after the other")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds per server before")
     parser.add_argument("--workers", type=int, help="gunicorn workers of both servers "
                         "(default: the engine's TASKMANAGER_WORKERS default)")
@@ -100,22 +108,31 @@ def run_one(server: Server, target: str, headers: dict[str, str], seconds: float
 
 def measure(servers: dict[str, Server], headers: dict[str, str],
             args: argparse.Namespace) -> dict[tuple[str, str], list[Sample]]:
-    """Warm up, then run every (request, server) `rounds` times, alternating who goes first."""
+    """Warm up, then run every (request, server) `rounds` times (see `--schedule`)."""
     for target in REQUESTS:
-        for server in servers.values():
-            run_one(server, target, headers, args.warmup, args)
+        _round(servers, target, headers, args.warmup, args, SERVERS)
     samples: dict[tuple[str, str], list[Sample]] = {}
     for round_number in range(args.rounds):
         for index, target in enumerate(REQUESTS):
             order = SERVERS if (round_number + index) % 2 == 0 else SERVERS[::-1]
-            for name in order:
-                sample = run_one(servers[name], target, headers, args.seconds, args)
+            for name, sample in _round(servers, target, headers, args.seconds, args, order):
                 samples.setdefault((target, name), []).append(sample)
                 print(f"round {round_number + 1} {name:12} GET {target}: "
                       f"{sample.rps:7.0f} req/s, p50 {sample.p50_ms:.2f} ms, "
                       f"p99 {sample.p99_ms:.2f} ms, {_cpu_us([sample]):5.0f} us CPU/req, "
                       f"{sample.errors} errors", file=sys.stderr)
     return samples
+
+
+def _round(servers: dict[str, Server], target: str, headers: dict[str, str], seconds: float,
+           args: argparse.Namespace, order: tuple[str, ...]) -> list[tuple[str, Sample]]:
+    """One run of `target` on every server: all at once, or one after the other in `order`."""
+    if args.schedule == "sequential":
+        return [(name, run_one(servers[name], target, headers, seconds, args)) for name in order]
+    with ThreadPoolExecutor(len(order)) as pool:  # each client is its own process (wrk or pool)
+        futures = [(name, pool.submit(run_one, servers[name], target, headers, seconds, args))
+                   for name in order]
+        return [(name, future.result()) for name, future in futures]
 
 
 def table(samples: dict[tuple[str, str], list[Sample]]) -> tuple[str, dict[str, float]]:
@@ -127,8 +144,8 @@ def table(samples: dict[tuple[str, str], list[Sample]]) -> tuple[str, dict[str, 
     ratios = {}
     for target in REQUESTS:
         engine, hand = samples[(target, "engine")], samples[(target, "hand-written")]
-        # NOTE: per-round ratios: both servers of a round run back to back, so a slow spell on
-        # the machine hits a pair rather than one side.
+        # NOTE: per-round ratios: both servers of a round run together (or back to back), so a
+        # slow spell on the machine hits a pair rather than one side.
         paired = [e.rps / h.rps if h.rps else 0.0 for e, h in zip(engine, hand, strict=True)]
         ratios[target] = statistics.median(paired)
         cpu_e, cpu_h = _cpu_us(engine), _cpu_us(hand)
@@ -176,7 +193,8 @@ def run(args: argparse.Namespace) -> tuple[str, dict[str, float], str]:
     text, ratios = table(samples)
     setup = (f"{args.db}, auth {args.auth}: both servers gunicorn {gunicorn['workers']} workers x "
              f"{gunicorn['threads']} threads ({gunicorn['worker_class']}); {args.client}, "
-             f"{args.concurrency} connections; {args.rounds} rounds x {args.seconds:g} s; "
+             f"{args.concurrency} connections per server; {args.rounds} {args.schedule} rounds x "
+             f"{args.seconds:g} s; "
              f"{os.cpu_count()} CPUs shared by client, servers and database")
     return text, ratios, setup
 
