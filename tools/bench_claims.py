@@ -24,6 +24,7 @@ NOTE: whether a connection really stays open is the server's choice: gunicorn's 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import multiprocessing
@@ -78,7 +79,61 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the database server's process, for its CPU (default: the first "
                              "local mariadbd/mysqld; name it when several run)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--buffer-pool-mb", type=int,
+                        help="set the server's innodb_buffer_pool_size for the run (restored "
+                             "afterwards); default: leave it as configured")
     return parser.parse_args(argv)
+
+
+# --- the database server --------------------------------------------------------------------
+
+SERVER_SETTINGS = ("SELECT @@version, @@innodb_buffer_pool_size, "
+                   "@@innodb_flush_log_at_trx_commit, @@innodb_log_file_size")
+TABLE_SIZES = ("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
+               "WHERE table_schema = DATABASE() AND table_name IN "
+               "('tasks', 'task_history', 'task_events')")
+BUFFER_POOL = "SET GLOBAL innodb_buffer_pool_size = %s"
+
+
+def describe_server(conn: Any) -> str:
+    """The settings that decide how the queue performs: version, buffer pool, log flushing."""
+    with conn.cursor() as cursor:
+        cursor.execute(SERVER_SETTINGS)
+        version, pool, flush, log_size = cursor.fetchone()
+    return (f"MariaDB/MySQL {version}: innodb_buffer_pool_size {int(pool) >> 20} MB, "
+            f"innodb_flush_log_at_trx_commit {flush} (1 = every commit is durable), "
+            f"innodb_log_file_size {int(log_size) >> 20} MB")
+
+
+def working_set(conn: Any) -> str:
+    """How the task tables (data + indexes) compare with the buffer pool that caches them."""
+    with conn.cursor() as cursor:
+        cursor.execute("ANALYZE TABLE task_history, task_events")
+        cursor.fetchall()
+        cursor.execute(TABLE_SIZES)
+        tables = int(cursor.fetchone()[0])
+        cursor.execute("SELECT @@innodb_buffer_pool_size")
+        pool = int(cursor.fetchone()[0])
+    fits = "fit in" if tables <= pool else "do NOT fit in"
+    return (f"tasks, task_history and task_events hold {tables >> 20} MB (data + indexes) and "
+            f"{fits} the {pool >> 20} MB buffer pool")
+
+
+@contextlib.contextmanager
+def buffer_pool(conn: Any, megabytes: int | None) -> Iterator[None]:
+    """`innodb_buffer_pool_size` set to `megabytes` for the block (a dynamic setting)."""
+    if megabytes is None:
+        yield
+        return
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT @@innodb_buffer_pool_size")
+        before = int(cursor.fetchone()[0])
+        cursor.execute(BUFFER_POOL, [megabytes << 20])
+    try:
+        yield
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute(BUFFER_POOL, [before])
 
 
 # --- EXPLAIN --------------------------------------------------------------------------------
@@ -192,7 +247,8 @@ def measure(port: int, key: str, meter: CpuMeter, loader: Loader,
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for pending in sorted(args.pending):
         took = loader.fill_to(pending)
-        print(f"\n{pending:,} pending tasks ready ({took:.1f} s to load)", flush=True)
+        print(f"\n{pending:,} pending tasks ready ({took:.1f} s to load); "
+              f"{working_set(loader.conn)}", flush=True)
         warm = argparse.Namespace(**{**vars(args), "ramp": 0.0, "seconds": 2.0})
         connect = functools.partial(HttpClient, port, key)
         run_scenario(connect, loader, warm, modes[0], max(args.workers), type_filter, meter)
@@ -208,12 +264,15 @@ def measure(port: int, key: str, meter: CpuMeter, loader: Loader,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    with (tempfile.TemporaryDirectory() as tmp,
+    with (contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp,
           throwaway_database(args.mysql_url, args.keep) as (name, env, keys),
           server(env, args.server_workers, args.server_threads,
                  Path(tmp) / "server.log") as (port, pid)):
         type_id = register_type(port, keys["admin"])
         loader = Loader(args.mysql_url, name, type_id)
+        stack.enter_context(buffer_pool(loader.conn, args.buffer_pool_mb))
+        settings = describe_server(loader.conn)
+        print(settings, flush=True)
         rows = measure(port, keys["worker"], CpuMeter(pid, args.db_pid), loader, args)
         print("\n## SQL round trips per request\n")
         print("\n".join(round_trips(env, keys["worker"], args.batch)))
@@ -221,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(explain_claims(env["TASKMANAGER_DATABASE_URL"], type_id)))
     print(f"\n## Claim benchmark: MariaDB, gunicorn {args.server_workers} workers x "
           f"{args.server_threads} threads, {args.seconds:g} s per run, batch {args.batch}\n")
+    print(f"{settings}\n")
     print("\n".join(rows))
     return 0
 
