@@ -42,9 +42,9 @@ EXPIRED = ("SELECT id FROM tasks {hint} WHERE status = 'claimed' AND lease_expir
            "ORDER BY lease_expires_at LIMIT 20{lock}")
 EXPIRED_ROWS = "SELECT * FROM tasks WHERE id IN ({ids})"
 CLAIM = ("UPDATE tasks SET status = 'claimed', claimed_by = ?, claimed_at = ?, heartbeat_at = ?, "
-         "lease_expires_at = ?, attempts = attempts + 1, progress = 0, progress_step = NULL, "
-         "progress_message = NULL, progress_updated_at = NULL, progress_logged = NULL, "
-         "cancel_requested = 0, updated_at = ? WHERE {ids}")
+         "lease_expires_at = ?, claim_lease_seconds = ?, attempts = attempts + 1, progress = 0, "
+         "progress_step = NULL, progress_message = NULL, progress_updated_at = NULL, "
+         "progress_logged = NULL, cancel_requested = 0, updated_at = ? WHERE {ids}")
 # PERF: the candidates carry what the claimed task's document needs beyond what the claim sets,
 # so it is built here instead of read back (PyMySQL spends ~8 us per result column).
 CANDIDATE_COLUMNS = ("id, type_id, parent_id, params, result, error, error_code, priority, "
@@ -162,7 +162,7 @@ def claim_tasks(conn: Connection, body: dict[str, Any], limit: int) -> list[dict
         documents.append(_claimed(conn, row, worker, lease, now))
     for lease, ids in by_lease.items():
         conn.defer(CLAIM.format(ids=f"id IN ({placeholders(len(ids))})"),
-                   [worker, now, now, now + timedelta(seconds=lease), now, *ids])
+                   [worker, now, now, now + timedelta(seconds=lease), lease, now, *ids])
     for doc in documents:
         CLAIM_WAIT.observe(_waited(doc["run_after"], now), doc["type"])
     record_many(conn, [

@@ -43,11 +43,11 @@ INSERT_EVENT = {
               "created_at) VALUES (?, ?, ?, ?, ?)",
 }
 FINISH_TASK = ("UPDATE tasks SET status = ?, result = ?, error = ?, error_code = ?, "
-               "dedupe_active = NULL, completed_at = ?, updated_at = ?, lease_expires_at = NULL "
-               "WHERE id = ?")
+               "dedupe_active = NULL, completed_at = ?, updated_at = ?, lease_expires_at = NULL, "
+               "claim_lease_seconds = NULL WHERE id = ?")
 RETRY_TASK = ("UPDATE tasks SET status = 'pending', run_after = ?, error = ?, error_code = ?, "
-              "claimed_by = NULL, lease_expires_at = NULL, cancel_requested = 0, updated_at = ? "
-              "WHERE id = ?")
+              "claimed_by = NULL, lease_expires_at = NULL, claim_lease_seconds = NULL, "
+              "cancel_requested = 0, updated_at = ? WHERE id = ?")
 DEPENDENTS = ("SELECT d.task_id FROM task_dependencies d JOIN tasks t ON t.id = d.task_id "
               "WHERE d.depends_on_id = ? AND t.status = 'pending'")
 DEPENDENT_IDS = "SELECT task_id FROM task_dependencies WHERE depends_on_id IN ({ids})"
@@ -62,7 +62,8 @@ RELEASE_JOINED = ("UPDATE tasks t JOIN (SELECT task_id, COUNT(*) AS n FROM task_
                   "WHERE t.status = 'pending'")
 FINISH_COMPLETED = ("UPDATE tasks SET status = 'completed', result = CASE id {cases} END, "
                     "error = NULL, error_code = NULL, dedupe_active = NULL, completed_at = ?, "
-                    "updated_at = ?, lease_expires_at = NULL WHERE id IN ({ids})")
+                    "updated_at = ?, lease_expires_at = NULL, claim_lease_seconds = NULL "
+                    "WHERE id IN ({ids})")
 CHILD_COUNTS = "SELECT status, COUNT(*) AS n FROM tasks WHERE parent_id = ? GROUP BY status"
 
 

@@ -31,7 +31,9 @@ def owned_task(conn: Connection, task_id: int, worker_id: str) -> dict[str, Any]
 
 
 def _lease_end(task: dict[str, Any], now: datetime) -> datetime:
-    return now + timedelta(seconds=task["lease_seconds"])
+    """`now` plus the lease the claim asked for (NULL: claimed before 0007, the type's)."""
+    lease = task["claim_lease_seconds"]
+    return now + timedelta(seconds=task["lease_seconds"] if lease is None else lease)
 
 
 def should_record(logged: int | None, progress: int, step_changed: bool) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 
@@ -157,7 +158,13 @@ def test_a_step_that_comes_back_at_the_same_percent_is_recorded_again(api):
                                              "1:progress:40:fetch"]
 
 
-def test_progress_and_heartbeat_extend_the_lease(api):
+def _lease_left(api: TaskApi, task_id: int) -> timedelta:
+    """How long after the task's last update its lease runs (both set by that update)."""
+    task = api.task(task_id)
+    return parse_time(task["lease_expires_at"]) - parse_time(task["updated_at"])
+
+
+def test_progress_and_heartbeat_extend_the_lease_the_claim_asked_for(api):
     name = api.register_type(lease_seconds=600)
     short = api.create(name, {})
     claimed = api.claim("w1", type=name, lease_seconds=30)
@@ -167,10 +174,36 @@ def test_progress_and_heartbeat_extend_the_lease(api):
     extended = parse_time(after_progress["lease_expires_at"])
     assert extended > lease
     assert parse_time(api.task(short)["lease_expires_at"]) == extended
+    assert _lease_left(api, short) == timedelta(seconds=30)  # not the type's 600
     beat = api.heartbeat(short, "w1")
     assert beat.status_code == 200
     assert parse_time(beat.json()["data"]["lease_expires_at"]) >= extended
     assert beat.json()["data"]["cancel_requested"] is False
+    assert _lease_left(api, short) == timedelta(seconds=30)
+
+
+def test_a_claim_without_lease_seconds_keeps_the_types_lease(api):
+    name = api.register_type(lease_seconds=600)
+    task_id = api.create(name, {})
+    assert api.claim("w1", type=name)["id"] == task_id
+    assert api.heartbeat(task_id, "w1").status_code == 200
+    assert _lease_left(api, task_id) == timedelta(seconds=600)
+    assert api.progress(task_id, "w1", 10).status_code == 200
+    assert _lease_left(api, task_id) == timedelta(seconds=600)
+
+
+def test_a_retry_claimed_again_without_lease_seconds_gets_the_types_lease(api):
+    name = api.register_type(lease_seconds=600, retry_backoff_seconds=0)
+    task_id = api.create(name, {})
+    assert api.claim("w1", type=name, lease_seconds=30)["id"] == task_id
+    retried = api.complete(task_id, "w1", success=False, error="flaky")
+    assert retried.json()["data"]["status"] == "pending"
+    again = api.claim("w2", type=name)
+    assert (again["id"], again["attempts"]) == (task_id, 2)
+    assert (parse_time(again["lease_expires_at"]) - parse_time(again["claimed_at"])
+            == timedelta(seconds=600))
+    assert api.heartbeat(task_id, "w2").status_code == 200
+    assert _lease_left(api, task_id) == timedelta(seconds=600)
 
 
 def test_heartbeat_errors_and_cancel_requested(api):
