@@ -21,6 +21,11 @@ to back instead, alternating which goes first.
 The load generator (`wrk` if installed, else a multi-process Python client) runs on the same
 machine and competes with the servers and the database for CPU: keep `--concurrency` modest
 (about 2x the workers), run on a quiet machine, and compare ratios, not absolute numbers.
+
+`--measure instructions` counts instead of timing: each server runs under valgrind's callgrind
+(tools/bench_instructions.py) and the table gives user-space instructions per request of the
+whole server (gunicorn, Falcon, app, driver) and their hand-written / engine ratio, the same
+figure on every run whatever else the machine is doing.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tools import bench_instructions
 from tools.bench_load import Sample, run_load, wrk_available
 from tools.bench_servers import (
     APPS,
@@ -63,6 +69,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=4, help="open client connections")
     parser.add_argument("--rounds", type=int, default=15, help="measured runs per server "
                         "(many short rounds pair the servers closely in time)")
+    parser.add_argument("--measure", choices=["throughput", "instructions"],
+                        default="throughput", help="time the servers under load (default), or "
+                        "count their instructions per request under callgrind")
+    parser.add_argument("--requests", type=int, default=1000,
+                        help="requests per target with --measure instructions")
     parser.add_argument("--schedule", choices=["simultaneous", "sequential"],
                         default="simultaneous", help="load both servers at once (default), "
                         "or one after the other")
@@ -170,6 +181,18 @@ def _cpu_us(runs: list[Sample]) -> float:
     return sum(s.server_cpu_s for s in runs) / served * 1e6 if served else 0.0
 
 
+def instructions_table(counts: dict[str, dict[str, float]]) -> tuple[str, dict[str, float]]:
+    """The Markdown table of `--measure instructions`, and the ratio per request."""
+    lines = ["| request | engine instructions/req | hand-written instructions/req | "
+             "ratio (hand-written / engine) |", "|---|---:|---:|---:|"]
+    ratios = {}
+    for target in REQUESTS:
+        engine, hand = counts["engine"][target], counts["hand-written"][target]
+        ratios[target] = hand / engine
+        lines.append(f"| `GET {target}` | {engine:,.0f} | {hand:,.0f} | {ratios[target]:.1%} |")
+    return "\n".join(lines), ratios
+
+
 def run(args: argparse.Namespace) -> tuple[str, dict[str, float], str]:
     with tempfile.TemporaryDirectory(prefix="tm-bench-") as tmp, \
             throwaway_database(args.db, args.mysql_url, Path(tmp), args.auth) as env:
@@ -180,6 +203,15 @@ def run(args: argparse.Namespace) -> tuple[str, dict[str, float], str]:
         if args.auth == "on":
             key = cli(["keys", "create", "--name", "bench", "--role", "admin"], env).strip()
             headers["X-API-Key"] = key
+        if args.measure == "instructions":
+            counts = {name: bench_instructions.measure(kind, env, REQUESTS, headers,
+                                                       args.requests)
+                      for name, kind in zip(SERVERS, ("engine", "handwritten"), strict=True)}
+            text, ratios = instructions_table(counts)
+            return text, ratios, (f"{args.db}, auth {args.auth}: both servers gunicorn 1 worker "
+                                  f"x 1 thread under callgrind; {args.requests} requests per "
+                                  "target on one connection; user-space instructions of "
+                                  "master + worker")
         servers: dict[str, Server] = {}
         try:
             for name, kind in zip(SERVERS, ("engine", "handwritten"), strict=True):
@@ -203,10 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.serve:
         return serve(args.serve)
+    if args.measure == "instructions" and not bench_instructions.valgrind_available():
+        print("--measure instructions needs valgrind (with callgrind_control)", file=sys.stderr)
+        return 2
     text, ratios, setup = run(args)
     print(f"\n{setup}\n\n{text}\n")
     low = min(ratios.values())
-    print(f"lowest throughput ratio {low:.1%} (target: engine >= {TARGET:.0%} of hand-written)")
+    measured = "throughput" if args.measure == "throughput" else "instruction"
+    print(f"lowest {measured} ratio {low:.1%} (target: engine >= {TARGET:.0%} of hand-written)")
     return 1 if args.min_ratio is not None and low < args.min_ratio else 0
 
 

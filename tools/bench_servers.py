@@ -115,15 +115,17 @@ class Server:
     log: Path
 
     @classmethod
-    def start(cls, kind: str, env: dict[str, str], log: Path) -> Server:
+    def start(cls, kind: str, env: dict[str, str], log: Path, wrapper: tuple[str, ...] = (),
+              timeout: float = 30) -> Server:
+        """Start `kind` (prefixed by `wrapper`, e.g. valgrind) and wait until it answers."""
         port = free_port()
         settings = {**env, "TASKMANAGER_BIND": f"127.0.0.1:{port}"}
         with open(log, "wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "tools.bench_engine", "--serve", kind], cwd=ROOT,
-                env=clean_env(settings), stdout=out, stderr=subprocess.STDOUT)
+                [*wrapper, sys.executable, "-m", "tools.bench_engine", "--serve", kind],
+                cwd=ROOT, env=clean_env(settings), stdout=out, stderr=subprocess.STDOUT)
         server = cls(kind, port, process, log)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and process.poll() is None:
             with contextlib.suppress(OSError):
                 if get(port, "/api/health", {})[0] == 200:
@@ -135,10 +137,13 @@ class Server:
     def url(self, target: str) -> str:
         return f"http://127.0.0.1:{self.port}{target}"
 
+    def pids(self) -> list[int]:
+        """The master and its workers."""
+        return [self.process.pid, *_children(self.process.pid)]
+
     def cpu_seconds(self) -> float:
         """User + system CPU time of the master and its workers so far (0 without /proc)."""
-        pids = [self.process.pid, *_children(self.process.pid)]
-        return sum(_cpu_seconds(pid) for pid in pids)
+        return sum(_cpu_seconds(pid) for pid in self.pids())
 
     def stop(self) -> None:
         if self.process.poll() is None:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, cli_env
+from tests.conftest import IN_CI, ROOT, cli_env
 
 
 @pytest.mark.parametrize(("client", "schedule"), [("python", "simultaneous"),
@@ -28,3 +28,21 @@ def test_the_engine_benchmark_prints_its_table(client: str, schedule: str) -> No
         assert row.rstrip().endswith("| 0 |"), row  # no failed requests
     assert f"1 {schedule} rounds" in done.stdout
     assert "lowest throughput ratio" in done.stdout
+
+
+def test_the_instruction_count_benchmark_prints_its_table() -> None:
+    if shutil.which("valgrind") is None:
+        if IN_CI:
+            pytest.fail("valgrind is required in CI", pytrace=False)
+        pytest.skip("valgrind is not installed")
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.bench_engine", "--db", "sqlite", "--measure",
+         "instructions", "--requests", "20"],
+        cwd=ROOT, env=cli_env({}), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| request | engine instructions/req | hand-written instructions/req |" in done.stdout
+    for request in ("`GET /api/health`", "`GET /api/endpoints?limit=20`"):
+        row = next(line for line in done.stdout.splitlines() if line.startswith(f"| {request}"))
+        engine, hand = (int(cell.strip().replace(",", "")) for cell in row.split("|")[2:4])
+        assert engine > 100_000 and hand > 100_000, row  # a whole server's work, not a stub
+    assert "lowest instruction ratio" in done.stdout

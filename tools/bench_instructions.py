@@ -1,0 +1,89 @@
+"""Instructions per request, counted by valgrind's callgrind: a figure machine noise can't move.
+
+Used by `python -m tools.bench_engine --measure instructions`. Each server runs as in the
+throughput benchmark (gunicorn, access log off) but with one worker and one thread, under
+`valgrind --tool=callgrind --trace-children=yes`. After a warm-up, for each request it zeroes the
+counters of the server's processes, sends `requests` GETs on one keep-alive connection and has
+callgrind dump them: the user-space instructions of master and worker, divided by the requests.
+
+The kernel's share (sockets, epoll) is not counted. It is the same for both servers, so the real
+CPU ratio lies between this one and 100%. Under valgrind a server runs ~50x slower, which is why
+the servers get minutes to start and the request counts stay in the thousands.
+"""
+
+from __future__ import annotations
+
+import http.client
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tools.bench_servers import Server
+
+WARMUP_REQUESTS = 100
+START_TIMEOUT = 300.0  # seconds: importing the app under valgrind is slow
+
+
+def valgrind_available() -> bool:
+    return shutil.which("valgrind") is not None and shutil.which("callgrind_control") is not None
+
+
+def _control(action: str, pids: list[int]) -> None:
+    for pid in pids:
+        subprocess.run(["callgrind_control", action, str(pid)], capture_output=True, timeout=60,
+                       check=False)
+
+
+def _dumped(directory: Path, number: int, pids: list[int]) -> int:
+    """Instructions in dump `number` of each of `pids` (callgrind writes cg.PID.out.NUMBER)."""
+    total = 0
+    for pid in pids:
+        path = directory / f"cg.{pid}.out.{number}"
+        for _ in range(100):  # the dump is written by the traced process itself, shortly after
+            if path.exists() and "totals:" in (text := path.read_text(errors="replace")):
+                total += int(text.split("totals:", 1)[1].split()[0])
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"callgrind wrote no dump {path}")
+    return total
+
+
+def _get(conn: http.client.HTTPConnection, target: str, headers: dict[str, str],
+         count: int) -> None:
+    for _ in range(count):
+        conn.request("GET", target, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {target}: {response.status}")
+
+
+def measure(kind: str, env: dict[str, str], targets: tuple[str, ...], headers: dict[str, str],
+            requests: int) -> dict[str, float]:
+    """Instructions per request of server `kind` for each of `targets`."""
+    with tempfile.TemporaryDirectory(prefix="tm-callgrind-") as tmp:
+        directory = Path(tmp)
+        wrapper = ("valgrind", "--tool=callgrind", "--trace-children=yes",
+                   f"--callgrind-out-file={directory}/cg.%p.out")
+        one = {**env, "TASKMANAGER_WORKERS": "1", "TASKMANAGER_THREADS": "1"}
+        server = Server.start(kind, one, directory / "server.log", wrapper, START_TIMEOUT)
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            for target in targets:
+                _get(conn, target, headers, WARMUP_REQUESTS)
+            pids = server.pids()
+            found = {}
+            for number, target in enumerate(targets, start=1):
+                _control("--zero", pids)
+                _get(conn, target, headers, requests)
+                _control("--dump", pids)
+                found[target] = _dumped(directory, number, pids) / requests
+            conn.close()
+            return found
+        finally:
+            pids = server.pids()
+            server.stop()
+            _control("--kill", pids)  # a worker left behind by a slow shutdown
