@@ -2,9 +2,9 @@
 
 Lifecycle: claim (in batches) while slots are free; poll with jitter, backing off while idle or
 while the server is unreachable; stop after `max_runs` tasks, after `max_errors` consecutive
-failed claims, or on request (SIGTERM/SIGINT). On a stop request, claiming ends, tasks not yet
-started are released at once, running ones get `grace_period` seconds to finish, and the rest
-are released (failed with WORKER_SHUTDOWN, so the server retries them elsewhere).
+failed claims (0: never), or on request (SIGTERM/SIGINT). On a stop request, claiming ends,
+tasks not yet started are released at once, running ones get `grace_period` seconds to finish,
+and the rest are released (failed with WORKER_SHUTDOWN, so the server retries them elsewhere).
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ class Runner:
             except TRANSIENT as exc:
                 errors += 1
                 log.warning("claim failed (%d in a row): %s", errors, exc)
-                if errors >= self.options.max_errors:
+                if 0 < self.options.max_errors <= errors:
                     log.error("stopping after %d consecutive errors", errors)
                     return EXIT_ERRORS
                 self.stopping.wait(idle.next())

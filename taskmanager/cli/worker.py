@@ -103,6 +103,13 @@ def _positive(kind: type) -> Callable[[str], Any]:
     return parse
 
 
+def _at_least_zero(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw} is below 0")
+    return value
+
+
 def _batch(raw: str) -> int:
     value = int(raw)
     if not 1 <= value <= MAX_BATCH:
@@ -137,8 +144,9 @@ def register(subparsers: Any, commands: dict[str, Any]) -> None:
                                           "seconds, unless the step changes (default 2)")
     parser.add_argument("--grace-period", type=float, default=30.0, metavar="S",
                         help="on SIGTERM, wait this long for running tasks (default 30)")
-    parser.add_argument("--max-errors", type=_positive(int), default=10, metavar="N",
-                        help="exit after N consecutive failed claims (default 10)")
+    parser.add_argument("--max-errors", type=_at_least_zero, default=10, metavar="N",
+                        help="exit after N consecutive failed claims; 0 keeps trying through "
+                             "any outage (default 10)")
     parser.add_argument("--lease-seconds", type=_positive(int), metavar="S",
                         help="lease per claim (default: the task type's)")
     parser.add_argument("--worker-id", help="name reported to the server (default host-pid-x)")

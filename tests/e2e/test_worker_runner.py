@@ -10,9 +10,10 @@ import time
 import pytest
 
 from taskmanager import TaskStatus
-from tests.conftest import ROOT, cli_env
+from tests.conftest import ROOT, cli_env, free_port
 from tests.e2e.sdk_handlers import marker_lines
 from tests.e2e.sdk_support import (
+    WorkerProcess,
     cli,
     client,
     client_env,
@@ -143,6 +144,24 @@ def test_worker_survives_a_server_restart(server, tmp_path, monkeypatch):
         assert "outcome not sent yet" in worker.log() or "progress not sent" in worker.log()
         worker.terminate()
         assert worker.wait(15) == 0, worker.log()
+
+
+@pytest.mark.parametrize("max_errors", [2, 0])
+def test_without_a_server_the_worker_stops_after_max_errors_and_0_keeps_trying(tmp_path,
+                                                                               max_errors):
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    with WorkerProcess(nobody, "tm_unused", ["--handler", f"{HANDLERS}:quick", "--type", "A.B",
+                                             "--max-errors", str(max_errors)],
+                       tmp_path / "worker.log") as worker:
+        if max_errors:
+            assert worker.wait(60) == 1, worker.log()
+            assert "stopping after 2 consecutive errors" in worker.log()
+            return
+        wait_until(lambda: "claim failed (3 in a row)" in worker.log(), 60, "3 failed claims")
+        assert worker.process.poll() is None, worker.log()
+        worker.terminate()
+        assert worker.wait(15) == 0, worker.log()
+        assert "consecutive errors" not in worker.log()
 
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="needs curl, jq")
