@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -18,6 +17,7 @@ from pymysql.cursors import RE_INSERT_VALUES
 from engine.db import (
     _LOST_CONNECTION,
     _MYSQL_TIMEOUTS,
+    FORKS,
     Connection,
     Database,
     _lost,
@@ -198,7 +198,7 @@ class MySQLDatabase(Database):
         # PERF: a plain list used as a stack: append() and pop() are atomic, where a LifoQueue
         # takes a lock and signals a condition on every checkout and checkin.
         self._idle: list[MySQLConnection] = []
-        self._pid = os.getpid()
+        self._forks = FORKS.count
 
     def connect(self) -> pymysql.connections.Connection:
         raw = pymysql.connect(**self.params)
@@ -208,8 +208,8 @@ class MySQLDatabase(Database):
         return raw
 
     def _checkout(self) -> MySQLConnection:
-        if self._pid != os.getpid():  # forked: never share a parent's sockets
-            self._idle, self._pid = [], os.getpid()
+        if self._forks != FORKS.count:  # forked: never share a parent's sockets
+            self._idle, self._forks = [], FORKS.count
         try:
             return self._idle.pop()
         except IndexError:
