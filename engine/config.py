@@ -102,6 +102,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("THREADS", "8", _positive_int,
             "Threads per worker process (gunicorn gthread): requests served at once, "
             "open long polls and event streams included."),
+    Setting("CONTROL_SOCKET", "", str,
+            "Path of gunicorn's control socket for `gunicornc` (gunicorn 25.1+); empty: none. "
+            "Give each server on a host its own path."),
     Setting("RELOAD_INTERVAL", "1.0", _positive_float,
             "Seconds between checks of the endpoint table's revision in each process."),
     Setting("MAX_BODY_BYTES", "1048576", _positive_int,

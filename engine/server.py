@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import signal
+from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
 from engine.app import create_app
-from engine.config import Config
+from engine.config import Config, ConfigError
 from engine.logs import gunicorn_logconfig
 from engine.registry import STOPPING
 
@@ -42,10 +43,29 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             "graceful_timeout": 30,
             "limit_request_line": 8190,
         }
+        options.update(self._control_socket())
         if self.config.log_format == "json":
             options["logconfig_dict"] = gunicorn_logconfig(self.config.log_level)
         for key, value in options.items():
             self.cfg.set(key, value)
+
+    def _control_socket(self) -> dict[str, Any]:
+        """gunicorn's control socket only when a path is set.
+
+        NOTE: gunicorn 25.1+ opens one by default at $XDG_RUNTIME_DIR/gunicorn.ctl or
+        ~/.gunicorn/gunicorn.ctl, the same path for every server of the user: each new server
+        unlinks its sibling's socket and each stopping one removes the path, so `gunicornc`
+        would reach some other server or none.
+        """
+        path = self.config.control_socket
+        if "control_socket_disable" not in self.cfg.settings:
+            if path:
+                raise ConfigError("Setting TASKMANAGER_CONTROL_SOCKET needs gunicorn 25.1 or "
+                                  "newer; this one has no control socket.")
+            return {}
+        if not path:
+            return {"control_socket_disable": True}
+        return {"control_socket": str(Path(path).resolve()), "control_socket_disable": False}
 
     def load(self) -> Any:
         return create_app(self.config)
