@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
+import tests.conftest
 from taskmanager import TaskManagerClient, TaskStatus
 from taskmanager.errors import ServiceUnavailable
 from taskmanager.transport import NO_RETRY, RetryPolicy
-from tests.conftest import Server, fresh_database, keyed_server
+from tests.conftest import IN_CI, Server, free_port, fresh_database, keyed_server
 from tests.e2e.sdk_handlers import marker_lines
 from tests.e2e.sdk_support import client, start_worker
 from tests.e2e.tasks_api import TaskApi, unique_type, wait_for
-from tests.support import procs, rawdb
+from tests.support import mariadb_server, procs, rawdb
 
 HANDLERS = "tests.e2e.sdk_handlers"
 ANSWER_TIMEOUT = 15.0  # seconds a cut connection may take to show; a hang fails the test
@@ -203,17 +204,21 @@ def test_killed_sdk_worker_task_is_claimed_again_after_its_lease(server, tmp_pat
     assert marker_lines(marker) == ["started"], "the first handler never finished"
 
 
-# -- SQLite on a full disk ---------------------------------------------------------------------
+# -- a full disk ------------------------------------------------------------------------------
 
-DISK_BYTES = 4 * 1024 * 1024
+# Room for the database and its server: SQLite's file, or a MariaDB datadir (its install peaks
+# at ~115 MB before the redo log shrinks to 16 MB).
+DISK_BYTES = {"sqlite": 4 * 1024 * 1024, "mysql": 160 * 1024 * 1024}
+# What the server logs for each refused write.
+FULL_MESSAGE = {"sqlite": "database or disk is full", "mysql": "is full"}
 BULK = 1000
 
 
 @contextlib.contextmanager
-def small_disk(path: Path) -> Iterator[Path]:
-    """A tmpfs of DISK_BYTES mounted at `path` (needs root)."""
+def small_disk(path: Path, size: int) -> Iterator[Path]:
+    """A tmpfs of `size` bytes mounted at `path` (needs root)."""
     path.mkdir()
-    if os.system(f"mount -t tmpfs -o size={DISK_BYTES} tmpfs {path} 2>/dev/null") != 0:
+    if os.system(f"mount -t tmpfs -o size={size} tmpfs {path} 2>/dev/null") != 0:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI runs as root and must be able to mount a tmpfs")
         pytest.skip("cannot mount a tmpfs here (needs root)")
@@ -221,6 +226,23 @@ def small_disk(path: Path) -> Iterator[Path]:
         yield path
     finally:
         os.system(f"umount -l {path}")
+
+
+@contextlib.contextmanager
+def database_on(disk: Path, dialect: str, tmp_path: Path) -> Iterator[tests.conftest.TestDatabase]:
+    """A migrated, seeded database whose files are all on `disk`: SQLite's file, or a MariaDB
+    server of the test's own (the shared one is never filled up)."""
+    if dialect == "sqlite":
+        with fresh_database("sqlite", disk) as db:
+            yield db
+        return
+    if not mariadb_server.available():
+        if IN_CI:
+            pytest.fail("CI must run the MariaDB disk-full test: mariadbd is not installed")
+        pytest.skip("no mariadbd / mariadb-install-db here")
+    with mariadb_server.running(disk, free_port()) as server, \
+            fresh_database("mysql", tmp_path, mysql_url=server.url) as db:
+        yield db
 
 
 def fill(directory: Path) -> Path:
@@ -244,9 +266,9 @@ def _count(url: str, name: str) -> int:
                                    "ON tt.id = t.type_id WHERE tt.name = ?", [name]))
 
 
-def test_sqlite_disk_full_answers_503_writes_nothing_and_recovers(tmp_path):
-    with small_disk(tmp_path / "disk") as disk, fresh_database("sqlite", disk) as db, \
-            keyed_server(db, tmp_path) as server:
+def test_disk_full_answers_503_writes_nothing_and_recovers(dialect, tmp_path):
+    with small_disk(tmp_path / "disk", DISK_BYTES[dialect]) as disk, \
+            database_on(disk, dialect, tmp_path) as db, keyed_server(db, tmp_path) as server:
         with TaskApi(server) as api:
             name = api.register_type(unique_type("Full"))
         filler = fill(disk)
@@ -269,5 +291,5 @@ def test_sqlite_disk_full_answers_503_writes_nothing_and_recovers(tmp_path):
             patient.close()
         assert len(outcome["created"]) == BULK and _count(db.url, name) == BULK
         assert len({item["id"] for item in outcome["created"]}) == BULK
-        assert server.log().count("database or disk is full") >= 2, "the SDK never retried"
+        assert server.log().count(FULL_MESSAGE[dialect]) >= 2, "the SDK never retried"
         assert "Traceback" not in server.log()
