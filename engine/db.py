@@ -60,9 +60,25 @@ def _parse_datetime(raw: bytes) -> datetime:
     return datetime.fromisoformat(raw.decode())
 
 
-sqlite3.register_adapter(datetime, lambda value: value.isoformat(" ", "microseconds"))
-sqlite3.register_converter("DATETIME", _parse_datetime)
-sqlite3.register_converter("BOOLEAN", lambda raw: raw not in (b"0", b""))
+def _adapt_datetime(value: datetime) -> str:
+    return value.isoformat(" ", "microseconds")
+
+
+def use_sqlite_types() -> None:
+    """Register how SQLite stores datetimes (`2026-12-02 15:00:00.000000`) and reads columns.
+
+    NOTE: sqlite3's registry is global to the process. yoyo's SQLite backend registers an
+    adapter that writes `2026-12-02T15:00:00` while it migrates, and its restore does not reach
+    the C module's registry: a `serve --migrate` server wrote `T` timestamps while every other
+    process compares with a space, so a task due now looked due tomorrow ('T' > ' '). Hence
+    this runs at import, for every new connection and after migrating.
+    """
+    sqlite3.register_adapter(datetime, _adapt_datetime)
+    sqlite3.register_converter("DATETIME", _parse_datetime)
+    sqlite3.register_converter("BOOLEAN", lambda raw: raw not in (b"0", b""))
+
+
+use_sqlite_types()
 
 @lru_cache(maxsize=1024)
 def _to_mysql(sql: str) -> str:
@@ -228,6 +244,7 @@ class SQLiteDatabase(Database):
         self._local = threading.local()
 
     def connect(self) -> sqlite3.Connection:
+        use_sqlite_types()
         raw = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                               detect_types=sqlite3.PARSE_DECLTYPES,
                               timeout=self.BUSY_TIMEOUT_MS / 1000)

@@ -13,7 +13,7 @@ from yoyo import get_backend, read_migrations, step
 from engine import baseline, migration_sql
 from engine.checksums import Ledger, backend_dialect
 from engine.config import Config
-from engine.db import yoyo_url
+from engine.db import use_sqlite_types, yoyo_url
 
 LOCK_TIMEOUT_SECONDS = 60
 
@@ -57,6 +57,7 @@ class Migrator:
 
     def close(self) -> None:
         self.backend.connection.close()
+        use_sqlite_types()  # yoyo replaced the process's datetime adapter (see there)
 
     def known(self) -> dict[str, Any]:
         """Every migration file by id: ours and the adoption (baseline) ones."""
@@ -90,6 +91,11 @@ class Migrator:
 
     def rollback(self, count: int | None = 1) -> list[str]:
         with self.backend.lock(LOCK_TIMEOUT_SECONDS):
+            # NOTE: as apply: with an applied migration edited or missing, "the last applied"
+            # is not what the files say, and rolling back by them undoes the wrong one.
+            problems = self.ledger.check(self.known())[0]
+            if problems:
+                raise MigrationError("\n".join(map(str, problems)))
             todo = self.backend.to_rollback(self.migrations)
             if count is not None:
                 todo = todo[:count]

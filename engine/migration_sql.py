@@ -44,7 +44,7 @@ def statements(migration: Any, dialect: str) -> list[str]:
 def render(migrations: list[Any], dialect: str) -> str:
     """A script of every pending migration's statements, each ended with `;`."""
     if not migrations:
-        return "-- nothing to apply"
+        return "-- nothing to apply\n"
     parts = []
     for migration in migrations:
         parts.append(f"-- {migration.id} ({dialect})")

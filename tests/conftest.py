@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -152,14 +152,16 @@ class Server:
 
 
 def start_server(database: TestDatabase, log_dir: Path, workers: int = 2,
-                 **settings: str) -> Server:
+                 serve_args: Sequence[str] = (), **settings: str) -> Server:
+    """`taskmanager serve [serve_args]` on a free port; returns once it answers."""
     port = free_port()
     env = {**database.env, "TASKMANAGER_BIND": f"127.0.0.1:{port}",
            "TASKMANAGER_WORKERS": str(workers),
            **{f"TASKMANAGER_{k.upper()}": v for k, v in settings.items()}}
     log_path = log_dir / f"server-{port}.log"
     with open(log_path, "wb") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve"], cwd=ROOT,
+        process = subprocess.Popen([sys.executable, "-m", "engine.cli", "serve", *serve_args],
+                                   cwd=ROOT,
                                    env=cli_env(env), stdout=log_file, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, database, log_path)
     deadline = time.monotonic() + 30

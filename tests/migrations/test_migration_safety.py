@@ -65,11 +65,18 @@ def test_editing_an_applied_migration_fails_validate(dialect: str, tmp_path: Pat
         assert "modified 0002_task_tables" in out
         code, _, err = migrate(db, capsys, "apply")
         assert code == 1 and "refused" in err and "0002_task_tables" in err
+        code, _, err = migrate(db, capsys, "rollback", 1)
+        assert code == 1 and "refused" in err and "0002_task_tables" in err
 
         (folder / "0003_task_progress.py").rename(tmp_path / "moved.py")
         code, _, err = migrate(db, capsys, "validate")
         assert code == 1
         assert "missing  0003_task_progress (0003_task_progress.py)" in err
+        # NOTE: by the files, the last applied migration would now be another one
+        applied = fetchall(db.url, "SELECT COUNT(*) FROM _yoyo_migration")[0][0]
+        code, _, err = migrate(db, capsys, "rollback", 1)
+        assert code == 1 and "refused" in err and "0003_task_progress" in err
+        assert fetchall(db.url, "SELECT COUNT(*) FROM _yoyo_migration")[0][0] == applied
 
 
 def test_rollback_forgets_and_apply_records(dialect: str, tmp_path: Path,

@@ -133,3 +133,21 @@ def test_sqlite_timestamps_match_the_engine_format():
                 offenders.append(f"{Path(path).name}: strftime('{match.group(1)}', ...)")
     assert not offenders, ("SQLite timestamps with 3 fractional digits (use '%f000'):\n"
                            + "\n".join(offenders))
+
+
+def test_timestamps_written_with_a_t_are_rewritten_in_the_engines_form(empty_database):
+    """0008: SQLite text like `2026-01-02T03:04:05` becomes `2026-01-02 03:04:05`, the form every
+    query compares with; MySQL's DATETIME holds the same instant either way."""
+    db, fix = empty_database, "0008_sqlite_timestamp_form"
+    run_cli(["migrate", "apply"], db.env)
+    later = len(MIGRATIONS) - MIGRATIONS.index(fix)
+    run_cli(["migrate", "rollback", "--count", str(later)], db.env)
+    rawdb.execute(db.url, "INSERT INTO task_types (name, param_schema, created_at, updated_at) "
+                          "VALUES (?, ?, ?, ?)",
+                  ["T.Form", "{}", "2026-01-02T03:04:05.000006", "2026-01-02 03:04:05.000007"])
+    run_cli(["migrate", "apply"], db.env)
+    assert rawdb.fetchall(db.url, "SELECT CAST(created_at AS CHAR), CAST(updated_at AS CHAR) "
+                                  "FROM task_types WHERE name = ?", ["T.Form"]) == [
+        ("2026-01-02 03:04:05.000006", "2026-01-02 03:04:05.000007")]
+    assert rawdb.fetchval(db.url, "SELECT COUNT(*) FROM task_types WHERE created_at < ?",
+                          ["2026-01-02 03:04:06"]) == 1
