@@ -1,4 +1,5 @@
-"""The admin dashboard's static files (engine/static/admin), served at /admin."""
+"""The static pages: the admin dashboard (engine/static/admin) at /admin and the API docs
+(engine/static/docs) at /api/docs, each with its scripts and styles beside it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import falcon
 
 ADMIN_DIR = Path(__file__).parent / "static" / "admin"
+DOCS_DIR = Path(__file__).parent / "static" / "docs"
 _FILE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(html|js|css|svg)$")
 _MEDIA = {"html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8",
           "css": "text/css; charset=utf-8", "svg": "image/svg+xml"}
@@ -16,10 +18,11 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
-class AdminResource:
-    """`/admin` (the page) and `/admin/{file}` (its scripts and styles), read once at start."""
+class StaticPages:
+    """`PREFIX` (the page, index.html) and `PREFIX/{file}` (its scripts and styles), read once
+    at start."""
 
-    def __init__(self, directory: Path = ADMIN_DIR) -> None:
+    def __init__(self, directory: Path) -> None:
         self.files = {path.name: path.read_bytes() for path in directory.iterdir()
                       if _FILE_NAME.match(path.name)}
 
@@ -28,7 +31,7 @@ class AdminResource:
 
     def on_get_file(self, req: falcon.Request, resp: falcon.Response, file: str) -> None:
         if file not in self.files:
-            raise falcon.HTTPNotFound(description=f"No dashboard file {file!r}.")
+            raise falcon.HTTPNotFound(description=f"No file {file!r} here.")
         self._send(resp, file)
 
     def _send(self, resp: falcon.Response, name: str) -> None:

@@ -9,12 +9,11 @@ import re
 import time
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import falcon
 
-from engine.admin_static import AdminResource
+from engine.admin_static import ADMIN_DIR, DOCS_DIR, StaticPages
 from engine.auth import PUBLIC, Authenticator
 from engine.config import Config, load
 from engine.db import Database
@@ -242,19 +241,6 @@ class OpenApiResource:
         resp.data = self._cache[1]
 
 
-class DocsResource:
-    def __init__(self) -> None:
-        self.page = (Path(__file__).parent / "static" / "docs.html").read_bytes()
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = falcon.MEDIA_HTML
-        resp.set_header("Content-Security-Policy",
-                        "default-src 'self'; style-src 'self' 'unsafe-inline'; "
-                        "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
-        resp.set_header("X-Frame-Options", "DENY")
-        resp.data = self.page
-
-
 def _render_api_error(req: falcon.Request, resp: falcon.Response, exc: ApiError,
                       params: Any) -> None:
     _send(resp, exc.status, exc.body(), exc.headers)
@@ -292,10 +278,10 @@ def create_app(config: Config | None = None, db: Database | None = None) -> falc
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.auto_parse_qs_csv = False
     app.add_route("/api/openapi.json", OpenApiResource(registry, config))
-    app.add_route("/api/docs", DocsResource())
-    admin = AdminResource()
-    app.add_route("/admin", admin)
-    app.add_route("/admin/{file}", admin, suffix="file")
+    for prefix, directory in (("/api/docs", DOCS_DIR), ("/admin", ADMIN_DIR)):
+        pages = StaticPages(directory)
+        app.add_route(prefix, pages)
+        app.add_route(prefix + "/{file}", pages, suffix="file")
     limiter = RateLimiter(auth, CounterStore(db), TrustedProxies(config.trusted_proxies),
                           config.rate_limit == "on", config.rate_limit_fail == "open")
     app.add_sink(Dispatcher(registry, auth, db, config.max_body_bytes, limiter),

@@ -7,6 +7,7 @@ Screenshots land in test-artifacts/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -82,6 +83,33 @@ def test_static_files_are_served_with_strict_headers(server: Server):
     assert script.headers["Content-Type"].startswith("text/javascript")
     for missing in ("/admin/nope.js", "/admin/..%2Fapp.py", "/admin/docs.html"):
         assert requests.get(server.api(missing), timeout=5).status_code == 404
+
+
+def test_the_api_docs_page_renders_every_operation(browser, server: Server):
+    """/api/docs in a browser, under its strict CSP: one entry per operation of the spec, the
+    event streams and metrics (no JSON body) included, and no script error."""
+    spec = requests.get(server.api("/api/openapi.json"), timeout=5).json()
+    operations = [(method.upper(), path) for path, item in spec["paths"].items()
+                  for method in item]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    try:
+        tab.goto(server.api("/api/docs"))
+        entries = tab.locator("#ops details")
+        expect(entries).to_have_count(len(operations))
+        expect(tab.locator("#ops")).not_to_contain_text("Could not load")
+        stream = entries.filter(has=tab.locator("summary code",
+                                                has_text=re.compile("^/api/events/stream$")))
+        stream.locator("summary").click()
+        expect(stream).to_contain_text("text/event-stream")
+        shot(tab, server, "api-docs")
+        assert not errors, errors
+    finally:
+        context.close()
 
 
 def test_login_rejects_wrong_keys_and_keeps_the_key_out_of_the_url(browser, server: Server):

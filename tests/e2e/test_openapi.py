@@ -92,7 +92,12 @@ def test_docs_page_is_self_contained(engine_server):
     assert response.headers["Content-Type"].startswith("text/html")
     assert response.headers["Cache-Control"] == "no-store"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in response.headers["Content-Security-Policy"]
     page = response.text
+    assert "<script>" not in page and "<style>" not in page  # all of it in files beside it
+    for asset in ("/api/docs/docs.js", "/api/docs/docs.css"):
+        assert asset in page
+        assert get(engine_server, asset).status_code == 200
     assert "/api/openapi.json" in page
     references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']|url\(([^)]*)\)|"""
                             r"""@import\s+["']([^"']+)""", page, flags=re.IGNORECASE)

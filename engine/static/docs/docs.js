@@ -1,30 +1,4 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>TaskManager API</title>
-<style>
-  body { font: 15px/1.5 system-ui, sans-serif; margin: 0 auto; max-width: 60rem; padding: 1rem; color: #1d232a; }
-  h1 { margin-bottom: 0; } .muted { color: #5b6670; }
-  details { border: 1px solid #d5dbe1; border-radius: 6px; margin: .5rem 0; }
-  summary { cursor: pointer; padding: .5rem .75rem; }
-  summary:focus-visible { outline: 2px solid #2563eb; }
-  .m { display: inline-block; min-width: 4.5rem; font-weight: 700; font-family: monospace; }
-  .GET { color: #1769aa; } .POST { color: #1f7a3a; } .PATCH { color: #9a5b00; }
-  .PUT { color: #6b4fa0; } .DELETE { color: #b42318; }
-  .op { padding: 0 1rem 1rem; } pre { background: #f4f6f8; padding: .5rem; overflow: auto; }
-  table { border-collapse: collapse; } td, th { border-bottom: 1px solid #e3e7eb; padding: .25rem .5rem; text-align: left; }
-  code { font-size: 90%; }
-</style>
-</head>
-<body>
-<h1>TaskManager API</h1>
-<p class="muted">Generated from the active rows of <code>api_endpoints</code>.
-  Raw document: <a href="/api/openapi.json">/api/openapi.json</a>.
-  Send your key as <code>X-API-Key</code> or <code>Authorization: Bearer</code>.</p>
-<main id="ops" aria-live="polite">Loading…</main>
-<script>
+// The API docs page (/api/docs): renders /api/openapi.json, offline, no inline code.
 const el = (tag, attrs = {}, ...kids) => {
   const node = document.createElement(tag);
   Object.entries(attrs).forEach(([k, v]) => node.setAttribute(k, v));
@@ -37,17 +11,24 @@ function paramTable(params) {
     el('td', {}, p.required ? 'yes' : ''), el('td', {}, JSON.stringify(p.schema)), el('td', {}, p.description || '')));
   return el('table', {}, el('tr', {}, ...['name', 'in', 'required', 'schema', 'description'].map((h) => el('th', {}, h))), ...rows);
 }
+// A body's media types: JSON bodies show their schema, others (an event stream, metrics text)
+// their media type and schema if any.
+function content(media) {
+  return Object.entries(media || {}).flatMap(([type, item]) => (type === 'application/json'
+    ? [pretty(item.schema || {})]
+    : [el('p', { class: 'muted' }, el('code', {}, type)), ...(item.schema ? [pretty(item.schema)] : [])]));
+}
 function operation(path, method, op) {
   const body = el('div', { class: 'op' });
   if (op.description) body.append(el('p', {}, op.description));
   body.append(el('p', { class: 'muted' }, 'operationId ', el('code', {}, op.operationId),
     op['x-required-role'] ? ` · role: ${op['x-required-role']}` : ' · public'));
   if (op.parameters && op.parameters.length) body.append(el('h4', {}, 'Parameters'), paramTable(op.parameters));
-  if (op.requestBody) body.append(el('h4', {}, 'Request body'), pretty(op.requestBody.content['application/json'].schema));
+  if (op.requestBody) body.append(el('h4', {}, 'Request body'), ...content(op.requestBody.content));
   body.append(el('h4', {}, 'Responses'));
   Object.entries(op.responses).forEach(([code, r]) => body.append(el('p', {}, el('strong', {}, code), ' ', r.description)));
-  const ok = Object.entries(op.responses).find(([code]) => code.startsWith('2') && op.responses[code].content);
-  if (ok) body.append(pretty(ok[1].content['application/json'].schema));
+  const ok = Object.entries(op.responses).find(([code, r]) => code.startsWith('2') && r.content);
+  if (ok) body.append(...content(ok[1].content));
   const upper = method.toUpperCase();
   return el('details', {}, el('summary', {}, el('span', { class: `m ${upper}` }, upper), el('code', {}, path), ` — ${op.summary || ''}`), body);
 }
@@ -60,6 +41,3 @@ fetch('/api/openapi.json').then((r) => r.json()).then((spec) => {
   }));
   Object.keys(byTag).sort().forEach((tag) => main.append(el('h2', {}, tag), ...byTag[tag]));
 }).catch((err) => { document.getElementById('ops').textContent = `Could not load the spec: ${err}`; });
-</script>
-</body>
-</html>
