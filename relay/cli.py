@@ -34,7 +34,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     from relay.prune import run_prune
 
     return run_prune(config, events_older_than=args.older_than,
-                     history_older_than=args.history_older_than, batch=args.batch)
+                     history_older_than=args.history_older_than, batch=args.batch,
+                     unpublished=args.unpublished)
 
 
 def register(subparsers: Any, commands: dict[str, Any]) -> None:
@@ -62,6 +63,10 @@ def register(subparsers: Any, commands: dict[str, Any]) -> None:
                                formatter_class=formatter, epilog=_epilog("DATABASE_URL"))
     prune.add_argument("--older-than", type=duration, required=True, metavar="DURATION",
                        help="delete published events older than this (e.g. 7d)")
+    prune.add_argument("--unpublished", action="store_true",
+                       help="delete old events whether published or not: for deployments that "
+                            "run no relay (no RabbitMQ, no webhooks), where clients read "
+                            "/api/events and nothing is ever marked published")
     prune.add_argument("--history-older-than", type=duration, metavar="DURATION",
                        help="also delete history rows of tasks finished before this (e.g. 30d)")
     prune.add_argument("--batch", type=int, default=1000,

@@ -14,9 +14,13 @@ from engine.db import Connection, Database, placeholders, utcnow
 from handlers import outbox
 from relay.webhooks import CURSOR_NAME, READ_CURSOR
 
+NO_PENDING_DELIVERY = ("NOT EXISTS (SELECT 1 FROM webhook_deliveries d "
+                       "WHERE d.event_id = task_events.id AND d.status = 'pending')")
 OLD_EVENTS = ("SELECT id FROM task_events WHERE published_at IS NOT NULL AND published_at < ? "
-              "AND seq <= ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d "
-              "WHERE d.event_id = task_events.id AND d.status = 'pending') ORDER BY id LIMIT ?")
+              f"AND seq <= ? AND {NO_PENDING_DELIVERY} ORDER BY id LIMIT ?")
+# `--unpublished`, where no relay runs (clients read /api/events): by age alone.
+OLD_EVENTS_ANY = (f"SELECT id FROM task_events WHERE created_at < ? AND {NO_PENDING_DELIVERY} "
+                  "ORDER BY id LIMIT ?")
 DELETE_EVENTS = "DELETE FROM task_events WHERE id IN ({ids})"
 FINISHED_TASKS = ("SELECT id FROM tasks WHERE id > ? AND completed_at < ? "
                   "AND status IN ('completed', 'failed', 'cancelled') ORDER BY id LIMIT ?")
@@ -24,20 +28,29 @@ DELETE_HISTORY = "DELETE FROM task_history WHERE task_id IN ({ids})"
 HISTORY_ROWS_PER_TASK = 10  # a guess to keep a batch near `batch` rows
 
 
-def _events_batch(conn: Connection, cutoff: object, batch: int) -> int:
-    passed = conn.fetchval(READ_CURSOR, [CURSOR_NAME]) or 0
-    ids = [row["id"] for row in conn.fetchall(OLD_EVENTS, [cutoff, passed, batch])]
+def _events_batch(conn: Connection, cutoff: object, batch: int, unpublished: bool) -> int:
+    if unpublished:
+        rows = conn.fetchall(OLD_EVENTS_ANY, [cutoff, batch])
+    else:
+        passed = conn.fetchval(READ_CURSOR, [CURSOR_NAME]) or 0
+        rows = conn.fetchall(OLD_EVENTS, [cutoff, passed, batch])
+    ids = [row["id"] for row in rows]
     if ids:
         conn.execute(DELETE_EVENTS.format(ids=placeholders(len(ids))), ids)
     return len(ids)
 
 
-def prune_events(database: Database, older_than: float, batch: int) -> int:
-    """Delete published events older than `older_than` seconds; return how many."""
+def prune_events(database: Database, older_than: float, batch: int,
+                 unpublished: bool = False) -> int:
+    """Delete published events older than `older_than` seconds; return how many.
+
+    `unpublished`: every event that old, published or not (none has a webhook delivery still
+    pending), for deployments that run no relay, where nothing is ever marked published.
+    """
     cutoff, total = utcnow() - timedelta(seconds=older_than), 0
     outbox.sequence(database)  # an event without a cursor was not read by anyone yet
     while True:
-        deleted = database.run(lambda conn: _events_batch(conn, cutoff, batch))
+        deleted = database.run(lambda conn: _events_batch(conn, cutoff, batch, unpublished))
         total += deleted
         if deleted < batch:
             return total
@@ -58,11 +71,11 @@ def prune_history(database: Database, older_than: float, batch: int) -> int:
 
 
 def run_prune(config: Config, *, events_older_than: float, history_older_than: float | None,
-              batch: int) -> int:
+              batch: int, unpublished: bool = False) -> int:
     database = Database.from_url(config.database_url, config.db_pool_size)
     try:
-        events = prune_events(database, events_older_than, batch)
-        print(f"deleted {events} published event(s)")
+        events = prune_events(database, events_older_than, batch, unpublished)
+        print(f"deleted {events} {'' if unpublished else 'published '}event(s)")
         if history_older_than is not None:
             rows = prune_history(database, history_older_than, batch)
             print(f"deleted {rows} history row(s) of finished tasks")

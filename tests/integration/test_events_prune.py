@@ -84,6 +84,29 @@ def test_only_published_old_events_that_every_consumer_passed_go(db):
     assert db.db.run(lambda conn: conn.fetchval("SELECT COUNT(*) FROM webhook_deliveries")) == 0
 
 
+def test_unpublished_prunes_by_age_where_no_relay_runs(db):
+    """No relay ever ran (no broker, no webhook cursor): the default keeps everything, and
+    `--unpublished` deletes what is old but a pending webhook delivery's event."""
+    def setup(conn: Connection) -> dict[str, list[int]]:
+        owner = task(conn)
+        made = {"old": [event(conn, owner, OLD, False) for _ in range(4)]
+                + [event(conn, owner, OLD, True)],
+                "recent": [event(conn, owner, RECENT, False)],
+                "hooked": [event(conn, owner, OLD, False)]}
+        conn.execute("INSERT INTO webhook_deliveries (event_id, task_type_id, next_attempt_at) "
+                     "SELECT ?, type_id, ? FROM tasks WHERE id = ?",
+                     [made["hooked"][0], utcnow(), owner])
+        return made
+
+    made = db.db.run(setup)
+    assert prune_events(db.db, older_than=7 * 86400, batch=2) == 0
+    out = run_cli(["events", "prune", "--older-than", "7d", "--unpublished", "--batch", "2"],
+                  db.env).stdout
+    assert "deleted 5 event(s)" in out
+    left = db.db.run(lambda conn: ids(conn, "task_events"))
+    assert left == {*made["recent"], *made["hooked"]}
+
+
 def test_history_of_long_finished_tasks_only(db):
     def setup(conn: Connection) -> dict[str, int]:
         return {"old": task(conn, "completed", OLD), "old_failed": task(conn, "failed", OLD),
