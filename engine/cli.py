@@ -1,4 +1,6 @@
-"""The `taskmanager` command: serve, migrate, seed, endpoints, keys, openapi."""
+"""The `taskmanager` command: the server, its database and endpoints, keys, and (from the
+packages that add commands) tasks, types, workers, events and the audit.
+`taskmanager COMMAND --help` tells more of each."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import auth, migrate, seeds
-from engine.config import SETTINGS, Config, ConfigError, load
+from engine.config import EXTERNAL_SETTINGS, SETTINGS, Config, ConfigError, load
 from engine.db import Database
 from engine.errors import ApiError
 from engine.logs import formatter
@@ -226,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                    epilog=_env_help("DATABASE_URL", "HANDLER_MODULES"))
     for plugin in entry_points(group=PLUGIN_GROUP):
         plugin.load()(sub, COMMANDS)
+    parser.epilog = _env_help() + "".join(  # and the settings the added commands read
+        f"\n  {s.env:34} {s.help} (default: {s.default})" for s in EXTERNAL_SETTINGS.values())
     return parser
 
 

@@ -83,7 +83,9 @@ def _type_ids(body: dict[str, Any], rows: list[dict[str, Any]]) -> list[int] | N
     """The type ids a claim may take from (`rows` from `_types_query`); None for any active."""
     if "task_type_id" in body or "type" in body:
         if not rows:
-            raise NotFound("No such task type.", code="TASK_TYPE_NOT_FOUND")
+            which = (f"named {body['type']!r}" if "type" in body
+                     else f"with id {body['task_type_id']}")
+            raise NotFound(f"No task type {which}.", code="TASK_TYPE_NOT_FOUND")
         return [rows[0]["id"]] if rows[0]["is_active"] else []
     if "type_pattern" in body:
         return [row["id"] for row in rows]

@@ -69,9 +69,12 @@ def test_filters_by_type_id_name_and_pattern(api):
     assert api.claim_ids("w", type_pattern=f"{family}.A.%") == ids["A.One"]
     assert api.claim_ids("w", type_pattern=f"{family}.%") == ids["B.One"]
     assert api.claim_ids("w", type_pattern=f"{family}.%") == []
-    for body in ({"type": unique_type()}, {"task_type_id": 2_000_000_000}):
+    missing = unique_type()
+    for body, named in (({"type": missing}, repr(missing)),
+                        ({"task_type_id": 2_000_000_000}, "2000000000")):
         response = api.post("/api/tasks/claim", {"worker_id": "w", **body}, role="worker")
         assert response.status_code == 404 and response.json()["code"] == "TASK_TYPE_NOT_FOUND"
+        assert named in response.json()["error"]  # the message says which type
 
 
 def test_pattern_merges_types_in_the_requested_order(api):
