@@ -87,11 +87,21 @@ class Validator:
         return [self._detail(f"{base}.{n}" if base else n, error) for n in names]
 
     def _detail(self, field: str, error: SchemaViolation) -> dict[str, Any]:
-        message = error.message if len(error.message) <= 300 else error.message[:297] + "..."
-        if field and error.validator not in ("required", "additionalProperties"):
+        message = error.message
+        if field and error.validator == "additionalProperties":
+            message = self._unknown(field, error.schema)
+        elif field and error.validator != "required":
             message = f"{field}: {message}"
+        message = message if len(message) <= 300 else message[:297] + "..."
         return {"in": self.location, "field": field or None, "rule": error.validator,
                 "message": message}
+
+    def _unknown(self, field: str, schema: Mapping[str, Any]) -> str:
+        """`Unknown query parameter 'x'; allowed: a, b`: what a client can send instead."""
+        noun = "query parameter" if self.location == "query" else f"{self.location} field"
+        allowed = sorted(schema.get("properties", {}))
+        return (f"Unknown {noun} {field!r}"
+                + (f"; allowed: {', '.join(allowed)}." if allowed else "; none is allowed."))
 
     def coerce_query(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """Turn query-string text into the types the schema declares, so it can validate them."""

@@ -57,6 +57,18 @@ def test_every_problem_has_field_and_rule():
         ("body", "inner.x", "required")], key=str)
 
 
+def test_an_unknown_name_gets_the_allowed_ones():
+    with pytest.raises(ValidationFailed) as caught:
+        Validator("body", BODY).validate({"name": "a", "nmae": 1})
+    assert caught.value.details[0]["message"] == (
+        "Unknown body field 'nmae'; allowed: count, inner, name.")
+    with pytest.raises(ValidationFailed) as caught:
+        Validator("query", {"type": "object", "properties": {"status": {}, "limit": {}},
+                            "additionalProperties": False}).validate({"id__gte": 5})
+    assert caught.value.message == (
+        "Invalid query: Unknown query parameter 'id__gte'; allowed: limit, status.")
+
+
 def test_missing_required_names_the_field():
     assert details(Validator("body", BODY), {}) == [("body", "name", "required")]
     assert details(Validator("body", BODY), []) == [("body", None, "type")]
