@@ -194,12 +194,15 @@ class EndpointRegistry:
         self._next_check = 0.0
 
     def current(self) -> Routes:
+        """The routes; raises ApiError (503) when this call's check finds the database gone."""
         now = time.monotonic()
         if self._routes is None or now >= self._next_check:
             with self._lock:
                 if self._routes is None or now >= self._next_check:
-                    self._refresh()
+                    # NOTE: set first: while the database is gone the other requests of this
+                    # interval go on with the last known table instead of each waiting here.
                     self._next_check = now + self.interval
+                    self._refresh()
         assert self._routes is not None
         return self._routes
 
@@ -210,10 +213,11 @@ class EndpointRegistry:
                 return
             rows = self.db.run(lambda c: c.fetchall(SELECT_ENDPOINTS), write=False)
         except ApiError:
-            if self._routes is not None:  # keep serving the last known table
+            if self._routes is not None:
                 log.warning("endpoint table unreachable; keeping revision %s",
                             self._routes.revision)
-                return
+            # NOTE: this request answers 503 now: its handler would need the same database, and
+            # against a hung one would wait out a second timeout (10 s instead of 5).
             raise
         self._routes = Routes.build(revision, rows, self.handlers)
         log.info("endpoint table revision %s: %d rows", revision, len(rows))
