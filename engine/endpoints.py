@@ -182,6 +182,9 @@ class Routes:
         return [e for e in self.endpoints if e.is_active]
 
 
+CHECK_WAIT = 1.0  # seconds a request waits for another thread's check of the endpoint table
+
+
 class EndpointRegistry:
     """The current `Routes` of this process, refreshed at most once per `interval` seconds."""
 
@@ -197,12 +200,17 @@ class EndpointRegistry:
         """The routes; raises ApiError (503) when this call's check finds the database gone."""
         now = time.monotonic()
         if self._routes is None or now >= self._next_check:
-            with self._lock:
-                if self._routes is None or now >= self._next_check:
-                    # NOTE: set first: while the database is gone the other requests of this
-                    # interval go on with the last known table instead of each waiting here.
-                    self._next_check = now + self.interval
-                    self._refresh()
+            # NOTE: a thread that finds another one checking waits for that answer, but not
+            # for a database that hangs: after CHECK_WAIT it goes on with the last table.
+            if self._lock.acquire(timeout=-1 if self._routes is None else CHECK_WAIT):
+                try:
+                    if self._routes is None or now >= self._next_check:
+                        try:
+                            self._refresh()
+                        finally:
+                            self._next_check = now + self.interval
+                finally:
+                    self._lock.release()
         assert self._routes is not None
         return self._routes
 
