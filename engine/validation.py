@@ -206,7 +206,33 @@ def parse_json(raw: bytes) -> Any:
     if _depth(value) > MAX_JSON_DEPTH:
         raise BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.",
                          code="INVALID_JSON")
+    # PERF: the walk only for bodies that escape a surrogate at all (a regex over the text).
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):
+        # NOTE: JSON lets `"\ud800"` through, but no UTF-8 text can hold it: stored, it failed
+        # every later answer that carried it (500s after the write had committed).
+        raise BadRequest("The JSON body holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
+                         "which is not a character.", code="INVALID_JSON")
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Any string (key or value) with a surrogate that json.loads could not pair."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _depth(value: Any) -> int:

@@ -137,6 +137,17 @@ def test_malformed_bodies_are_rejected(server, api, unchanged, raw, code):
     assert_error(response, 400, code)
 
 
+@pytest.mark.parametrize("path", ["/api/tasks", "/api/tasks/bulk", "/api/tasks/claim",
+                                  "/api/tasks/complete", "/api/tasks/1/progress",
+                                  "/api/tasks/1/complete", "/api/task-types/register"])
+def test_a_json_escaped_lone_surrogate_is_rejected_everywhere(server, api, unchanged, path):
+    """`"\\ud800"` is valid JSON but no character: it used to be stored, then fail (500) every
+    answer that carried it."""
+    raw = b'{"worker_id": "w", "name": "S.X", "type": "S.X", "params": {"s": "\\ud800"}}'
+    response = send(server, "POST", path, "admin", data=raw, headers=JSON)
+    assert_error(response, 400, "INVALID_JSON")
+
+
 @pytest.mark.parametrize("path", ["/api/tasks/9223372036854775808", "/api/tasks/-1",
                                   "/api/tasks/0", "/api/tasks/1e3", "/api/tasks/1.5",
                                   "/api/tasks/" + "9" * 400, "/api/tasks/0x10",

@@ -22,7 +22,10 @@ BODY = {
 @pytest.mark.parametrize("raw", [b'{"a": 1, "a": 2}', b'{"a": NaN}', b'{"a": Infinity}',
                                  b'{"a": -Infinity}', b"{", b'{"a": 1} trailing', b"\xff\xfe",
                                  b"[" * (MAX_JSON_DEPTH + 1) + b"]" * (MAX_JSON_DEPTH + 1),
-                                 b"[" * 100_000])
+                                 b"[" * 100_000,
+                                 # lone UTF-16 surrogates: as a value, a key, a low one alone
+                                 b'{"a": "\\ud800"}', b'{"\\uDBFF": 1}', b'["x\\udc00y"]',
+                                 b'{"a": ["\\ude00\\ud83d"]}'])
 def test_parse_json_rejects(raw):
     with pytest.raises(BadRequest) as caught:
         parse_json(raw)
@@ -37,6 +40,8 @@ def test_parse_json_names_the_duplicate_key():
 def test_parse_json_accepts():
     assert parse_json('{"a": [1, 2.5, "é", null, true]}'.encode()) == {
         "a": [1, 2.5, "é", None, True]}
+    assert parse_json(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}  # a pair: one emoji
+    assert parse_json(b'{"a": "\\\\ud800"}') == {"a": "\\ud800"}  # an escaped backslash
     depth = MAX_JSON_DEPTH - 1
     assert parse_json(b"[" * depth + b"]" * depth)
 
