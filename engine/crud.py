@@ -53,6 +53,8 @@ class CrudConfig:
     path_filters: Mapping[str, str] = field(default_factory=dict)
     count: bool = True
     not_found_code: str = "NOT_FOUND"
+    # (table, key): the row a list's path filter belongs to; missing, the list is a 404
+    parent: tuple[str, str] | None = None
     # list SQL by the shape of the request (clauses and sort), built once per shape
     sql_cache: dict[tuple[Any, ...], tuple[str, str, tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False)
@@ -79,12 +81,15 @@ class CrudConfig:
             path_filters=dict(raw.get("path_filters", {})),
             count=bool(raw.get("count", True)),
             not_found_code=raw.get("not_found_code", "NOT_FOUND"),
+            parent=((raw["parent"]["table"], raw["parent"].get("key", "id"))
+                    if raw.get("parent") else None),
         )
 
     def identifiers(self) -> set[str]:
         """Every identifier the config would put into SQL (the seed checks them)."""
         names = {self.table, self.key, *self.columns, *self.writable, *self.path_filters.values()}
         names |= {f.column for f in self.filters} | {s.lstrip("-") for s in self.sort}
+        names |= set(self.parent or ())
         return names | {s.lstrip("-") for s in self.default_sort}
 
     def list_query_schema(self) -> dict[str, Any]:
@@ -237,6 +242,8 @@ def list_rows(config: CrudConfig, request: Request, conn: Connection,
     count_sql, page_sql, hidden = _list_sql(config, clauses, page_clauses, spec)
     total = conn.fetchval(count_sql, params) if config.count else None
     rows = conn.fetchall(page_sql, [*page_params, limit + 1, offset])
+    if not rows and config.parent:
+        _check_parent(config, request, conn)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = _encode_cursor(spec, rows[-1]) if more and rows else None
@@ -246,6 +253,15 @@ def list_rows(config: CrudConfig, request: Request, conn: Connection,
                         if hidden else row) for row in rows]
     meta = {"total": total, "limit": limit, "offset": offset, "next_cursor": next_cursor}
     return Result(rows, meta=meta)
+
+
+def _check_parent(config: CrudConfig, request: Request, conn: Connection) -> None:
+    """An empty page of `/things/{id}/rows`: 404 when there is no thing `id` at all."""
+    assert config.parent is not None
+    table, key = config.parent
+    value = request.path[next(iter(config.path_filters))]
+    if conn.fetchval(f"SELECT 1 FROM {q(table)} WHERE {q(key)} = ?", [value]) is None:
+        raise NotFound(f"No {table} row with {key} {value}.", code=config.not_found_code)
 
 
 def _list_sql(config: CrudConfig, clauses: list[str], page_clauses: list[str],

@@ -120,6 +120,11 @@ def test_history_is_oldest_first(api):
     only_claims = api.get(f"/api/tasks/{task_id}/history", status_change="claimed")
     assert [r["attempt"] for r in only_claims.json()["data"]] == [1, 2]
     assert api.get(f"/api/tasks/{task_id}/history", role="client").status_code == 200
+    # a filter matching nothing is an empty page; a task that does not exist is a 404
+    none = api.get(f"/api/tasks/{task_id}/history", status_change="no such change")
+    assert none.status_code == 200 and none.json()["data"] == []
+    unknown = api.get(f"/api/tasks/{task_id + 10_000_000}/history")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, "TASK_NOT_FOUND")
 
 
 def test_one_event_and_one_history_row_per_transition(api):

@@ -87,9 +87,14 @@ def _row_problems(row: Mapping[str, Any], src: Sources) -> list[str]:
     columns = src.schema.get(config.table)
     if columns is None:
         return [f"its crud table {config.table!r} does not exist in the database"]
-    missing = sorted(config.identifiers() - {config.table} - columns)
-    return [f"its crud config names columns {missing} that {config.table!r} does not have"
-            ] if missing else []
+    missing = sorted(config.identifiers() - {config.table, *(config.parent or ())} - columns)
+    problems = [f"its crud config names columns {missing} that {config.table!r} does not have"
+                ] if missing else []
+    if config.parent:
+        table, key = config.parent
+        if key not in src.schema.get(table, set()):
+            problems.append(f"its crud parent {table}.{key} does not exist in the database")
+    return problems
 
 
 def unservable(src: Sources) -> list[Finding]:
