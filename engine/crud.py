@@ -70,6 +70,8 @@ class CrudConfig:
                                   spec.get("schema", {"type": "string", "maxLength": 255})))
         key = raw.get("key", "id")
         default_sort = raw.get("default_sort") or [key]
+        if raw.get("parent") and not raw.get("path_filters"):
+            raise ValueError("'parent' needs a 'path_filters' entry naming the parent's id")
         return cls(
             table=raw["table"], columns=tuple(raw["columns"]), key=key,
             key_param=raw.get("key_param", key), filters=tuple(filters),
@@ -86,10 +88,9 @@ class CrudConfig:
         )
 
     def identifiers(self) -> set[str]:
-        """Every identifier the config would put into SQL (the seed checks them)."""
+        """The table and every column of it the config would put into SQL (not `parent`)."""
         names = {self.table, self.key, *self.columns, *self.writable, *self.path_filters.values()}
         names |= {f.column for f in self.filters} | {s.lstrip("-") for s in self.sort}
-        names |= set(self.parent or ())
         return names | {s.lstrip("-") for s in self.default_sort}
 
     def list_query_schema(self) -> dict[str, Any]:

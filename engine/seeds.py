@@ -118,7 +118,8 @@ def _entry_problems(entry: dict[str, Any], handlers: set[str]) -> list[str]:
     else:
         try:
             config = crud.CrudConfig.from_dict(entry["crud"])
-            bad = sorted(n for n in config.identifiers() if not crud.IDENTIFIER.match(str(n)))
+            bad = sorted(n for n in config.identifiers() | set(config.parent or ())
+                         if not crud.IDENTIFIER.match(str(n)))
             if bad:
                 problems.append(f"crud names invalid identifiers: {bad}")
             reason = check_schema(config.list_query_schema())

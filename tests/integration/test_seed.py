@@ -181,6 +181,26 @@ def _bad(path: str = "/api/x", op: str = "opX", **extra: object) -> str:
     return entry(path, op, **extra)
 
 
+CRUD_PARENT_WITHOUT_PATH = """
+  - method: GET
+    path: /api/bad
+    operation_id: opBad
+    summary: Parent without a path filter
+    action: list
+    role: admin
+    crud: {table: task_history, columns: [id], parent: {table: tasks}}
+"""
+CRUD_BAD_PARENT = """
+  - method: GET
+    path: /api/bad/{id}
+    operation_id: opBad
+    summary: Bad parent table
+    action: list
+    role: admin
+    path_schema: {type: object, properties: {id: {type: integer}}, required: [id]}
+    crud: {table: task_history, columns: [id], path_filters: {id: task_id},
+           parent: {table: "tasks; DROP TABLE tasks"}}
+"""
 CRUD_BAD_TABLE = """
   - method: GET
     path: /api/bad
@@ -241,6 +261,10 @@ BAD_FILES = {
     "duplicate operation_id": (_bad(op="opA"), "entry 2 (GET /api/x)",
                                ["duplicate operation_id", "opA"]),
     "bad crud table": (CRUD_BAD_TABLE, "entry 2 (GET /api/bad)", ["invalid identifiers"]),
+    "crud parent without a path filter": (CRUD_PARENT_WITHOUT_PATH, "entry 2 (GET /api/bad)",
+                                          ["parent", "path_filters"]),
+    "bad crud parent": (CRUD_BAD_PARENT, "entry 2 (GET /api/bad/{id})",
+                        ["invalid identifiers", "DROP TABLE"]),
     "bad crud column": (CRUD_BAD_COLUMN, "entry 2 (GET /api/bad)", ["key_hash AS k"]),
     "bare null operator": (CRUD_NULL_OP, "entry 2 (GET /api/bad)", ["None", "null"]),
     "bad filter schema": (CRUD_BAD_FILTER_SCHEMA, "entry 2 (GET /api/bad)", ["12"]),

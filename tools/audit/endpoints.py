@@ -87,7 +87,7 @@ def _row_problems(row: Mapping[str, Any], src: Sources) -> list[str]:
     columns = src.schema.get(config.table)
     if columns is None:
         return [f"its crud table {config.table!r} does not exist in the database"]
-    missing = sorted(config.identifiers() - {config.table, *(config.parent or ())} - columns)
+    missing = sorted(config.identifiers() - {config.table} - columns)
     problems = [f"its crud config names columns {missing} that {config.table!r} does not have"
                 ] if missing else []
     if config.parent:
