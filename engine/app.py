@@ -27,6 +27,7 @@ from engine.errors import (
     PayloadTooLarge,
     UnsupportedMediaType,
 )
+from engine.etag import etag_of, none_match
 from engine.metrics import record_request
 from engine.openapi import build_spec
 from engine.proxies import TrustedProxies
@@ -42,7 +43,7 @@ _SECURITY_HEADERS = (("x-content-type-options", "nosniff"), ("x-frame-options", 
                      ("referrer-policy", "no-referrer"),
                      ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"))
 _EXPOSED_HEADERS = ("X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
-                    "X-RateLimit-Reset")
+                    "X-RateLimit-Reset, ETag")
 
 
 def _json_default(value: Any) -> Any:
@@ -111,7 +112,7 @@ class Hygiene:
             resp.set_header("Access-Control-Allow-Methods",
                             resp.get_header("Allow") or "GET, POST, PATCH, PUT, DELETE")
             resp.set_header("Access-Control-Allow-Headers",
-                            "Content-Type, X-API-Key, Authorization, X-Request-ID")
+                            "Content-Type, X-API-Key, Authorization, X-Request-ID, If-None-Match")
             resp.set_header("Access-Control-Max-Age", "600")
 
 
@@ -174,6 +175,9 @@ class Dispatcher:
             body["message"] = result.message
         if result.meta is not None:
             body["meta"] = result.meta
+        if compiled.endpoint.etag and result.status == 200 and req.method == "GET":
+            _send_tagged(req, resp, body, result.headers)
+            return
         _send(resp, result.status, body, result.headers)
 
     def _body(self, req: falcon.Request, compiled: CompiledEndpoint) -> Any:
@@ -191,6 +195,21 @@ class Dispatcher:
         else:
             body = {}
         return compiled.body.validate(body) if compiled.body else body
+
+
+def _send_tagged(req: falcon.Request, resp: falcon.Response, body: Any,
+                 headers: dict[str, str]) -> None:
+    """A 200 with a strong ETag of its bytes, or 304 (no body) when If-None-Match has it."""
+    data = dumps(body)
+    tag = etag_of(data)
+    resp.set_headers(headers)
+    resp.set_header("ETag", tag)
+    if none_match(req.env.get("HTTP_IF_NONE_MATCH"), tag):
+        resp.status = falcon.HTTP_304
+        return
+    resp.status = falcon.HTTP_200
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = data
 
 
 def _body_stream(req: falcon.Request) -> Any:

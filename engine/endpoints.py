@@ -55,6 +55,7 @@ class Endpoint:
     required_role: str
     is_active: bool
     revision: int
+    etag: bool = False  # GET answers carry an ETag; If-None-Match gets 304 (engine/etag.py)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Endpoint:
@@ -65,6 +66,7 @@ class Endpoint:
         values["tags"] = tuple(values["tags"] or ())
         values["description"] = values["description"] or ""
         values["is_active"] = bool(values["is_active"])
+        values["etag"] = bool(values["etag"])
         return cls(**values)
 
     @property

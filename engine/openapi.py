@@ -56,6 +56,15 @@ URI_TOO_LONG = {"description": "Request line over 8190 bytes (answered by gunico
                 "content": {"text/html": {"schema": {"type": "string"}}}}
 
 
+ETAG_HEADER = {"ETag": {"description": "Strong tag of this exact body; send it back as "
+                                       "If-None-Match.", "schema": {"type": "string"}}}
+NOT_MODIFIED = {"description": "Not modified: If-None-Match names the current ETag (no body).",
+                "headers": ETAG_HEADER}
+IF_NONE_MATCH = {"name": "If-None-Match", "in": "header", "required": False,
+                 "schema": {"type": "string"},
+                 "description": "ETags of copies the client holds (or *): 304 when current."}
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -117,6 +126,11 @@ def _responses(endpoint: Endpoint) -> dict[str, Any]:
             continue
         responses.setdefault(code, _error(description))
     responses.setdefault("414", URI_TOO_LONG)
+    if endpoint.etag:
+        responses["200"] = {**responses.get("200", {"content": _content(endpoint)}),
+                            "headers": ETAG_HEADER}
+        responses["200"].setdefault("description", "Success.")
+        responses["304"] = NOT_MODIFIED
     if endpoint.rate_limit:
         responses.setdefault("429", RATE_LIMITED)
     return responses
@@ -127,7 +141,8 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "operationId": endpoint.operation_id,
         "summary": endpoint.summary,
         "tags": list(endpoint.tags),
-        "parameters": _parameters(endpoint, "path") + _parameters(endpoint, "query"),
+        "parameters": _parameters(endpoint, "path") + _parameters(endpoint, "query")
+        + ([IF_NONE_MATCH] if endpoint.etag else []),
         "responses": _responses(endpoint),
     }
     if endpoint.description:

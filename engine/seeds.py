@@ -35,6 +35,7 @@ ENTRY_SCHEMA = {
         "handler": {"type": "string"},
         "role": {"enum": list(ROLES)},
         "is_active": {"type": "boolean"},
+        "etag": {"type": "boolean"},
         "crud": {
             "type": "object", "additionalProperties": False, "required": ["table", "columns"],
             "properties": {
@@ -71,7 +72,7 @@ FILE_SCHEMA = {"type": "object", "additionalProperties": False, "required": ["en
                "properties": {"endpoints": {"type": "array"},
                               "definitions": {"type": "object"}}}
 COMPARED = ("operation_id", "summary", "description", "tags", "action", "handler",
-            "crud_config", *_JSON_SCHEMA_FIELDS, "responses", "rate_limit", "required_role")
+            "crud_config", *_JSON_SCHEMA_FIELDS, "responses", "rate_limit", "required_role", "etag")
 
 
 class SeedError(ValueError):
@@ -132,6 +133,8 @@ def _entry_problems(entry: dict[str, Any], handlers: set[str]) -> list[str]:
             reason = check_schema(entry[name])
             if reason:
                 problems.append(f"{name} is not a valid JSON Schema: {reason}")
+    if entry.get("etag") and entry["method"] != "GET":
+        problems.append("etag applies to GET endpoints only")
     declared = set((entry.get("path_schema") or {}).get("properties", {}))
     if entry.get("path_schema") and declared != _path_fields(entry):
         problems.append(f"path_schema properties {sorted(declared)} do not match the path "
@@ -213,6 +216,7 @@ def _to_row(entry: dict[str, Any]) -> dict[str, Any]:
         "rate_limit": _dump({"scope": "key", **entry["rate_limit"]}
                             if "rate_limit" in entry else None),
         "required_role": entry["role"], "is_active": entry.get("is_active", True),
+        "etag": entry.get("etag", False),
     }
 
 

@@ -2,6 +2,7 @@
 
 from handlers import (  # noqa: F401
     admin,
+    artefacts,
     cancel,
     claim,
     complete,
@@ -10,6 +11,7 @@ from handlers import (  # noqa: F401
     health,
     metrics,
     progress,
+    rerun,
     stats,
     task_create,
     task_read,

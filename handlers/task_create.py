@@ -22,8 +22,8 @@ SELECT_TYPE = ("SELECT id, name, param_schema, is_active, max_attempts, lease_se
 LOCK_TYPE = {"mysql": " FOR UPDATE", "sqlite": ""}
 SELECT_ACTIVE_DUPLICATE = "SELECT id, status FROM tasks WHERE dedupe_active = ?"
 INSERT_TASK = ("INSERT INTO tasks (type_id, parent_id, status, params, dedupe_key, dedupe_active, "
-               "priority, max_attempts, lease_seconds, run_after, deps_pending, created_at, "
-               "updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+               "priority, max_attempts, lease_seconds, run_after, deps_pending, rerun_of, "
+               "created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_DEPENDENCY = "INSERT INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?)"
 COUNT_USAGE = "UPDATE task_types SET usage_count = usage_count + ? WHERE id = ?"
 
@@ -106,8 +106,11 @@ def _dependencies(conn: Connection, ids: list[int]) -> int:
 
 
 def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datetime,
-               prefix: str = "") -> tuple[dict[str, Any], bool]:
-    """Create one task (or find its live duplicate); return (result, created)."""
+               prefix: str = "", rerun_of: int | None = None) -> tuple[dict[str, Any], bool]:
+    """Create one task (or find its live duplicate); return (result, created).
+
+    `rerun_of`: the finished task this one reruns (handlers/rerun.py).
+    """
     task_type = types.get(item["type"])
     params = item.get("params", {})
     _check_params(task_type, params, prefix)
@@ -127,7 +130,7 @@ def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datet
         task_id = conn.insert(INSERT_TASK, [
             task_type["id"], parent_id, json.dumps(params), key, key, priority,
             task_type["max_attempts"], task_type["lease_seconds"],
-            _run_after(item.get("run_after"), now), deps_pending, now, now])
+            _run_after(item.get("run_after"), now), deps_pending, rerun_of, now, now])
     except pymysql.err.IntegrityError:
         # NOTE: a concurrent request inserted the same live task first; hand back its id.
         duplicate = conn.fetchone(SELECT_ACTIVE_DUPLICATE, [key])
@@ -139,17 +142,26 @@ def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datet
         conn.executemany(INSERT_DEPENDENCY, [(task_id, dep) for dep in depends_on])
     task = {"id": task_id, "type": task_type["name"], "attempts": 0, "progress": 0,
             "parent_id": parent_id}
+    origin = f" as a rerun of task {rerun_of}" if rerun_of else ""
     record(conn, task, change="created", event_type="task.created", status=Status.PENDING,
-           previous_status=None, now=now, message=f"Created with priority {priority}")
+           previous_status=None, now=now, message=f"Created{origin} with priority {priority}")
     return {"id": task_id, "status": Status.PENDING, "dedupe_key": key}, True
+
+
+def create_task(conn: Connection, item: dict[str, Any],
+                rerun_of: int | None = None) -> tuple[dict[str, Any], bool]:
+    """One task as POST /api/tasks creates it (type usage counted); (result, created)."""
+    types = _Types(conn)
+    result, created = create_one(conn, types, item, utcnow(), rerun_of=rerun_of)
+    if created:
+        conn.execute(COUNT_USAGE, [1, types.get(item["type"])["id"]])
+    return result, created
 
 
 @handler("task_create")
 def create(request: Request, conn: Connection) -> Result:
-    types = _Types(conn)
-    result, created = create_one(conn, types, request.body, utcnow())
+    result, created = create_task(conn, request.body)
     if created:
-        conn.execute(COUNT_USAGE, [1, types.get(request.body["type"])["id"]])
         return Result(result, status=201, message="Task created.")
     return Result(result, message="An identical task is already queued.")
 

@@ -9,6 +9,7 @@ from typing import Any
 from engine import crud
 from engine.db import Connection, utcnow
 from engine.registry import Request, Result, handler
+from handlers.artefacts import task_artefacts
 from handlers.lifecycle import Status, child_counts, load_task
 
 CHILD_PROGRESS = ("SELECT AVG(CASE WHEN status = 'completed' THEN 100 ELSE progress END) "
@@ -85,8 +86,15 @@ def _children(conn: Connection, task_id: int) -> dict[str, Any] | None:
 
 
 def full_document(conn: Connection, task_id: int) -> dict[str, Any]:
+    """`document` plus what needs more reads: rerun_of, artefacts, children, queue position.
+
+    NOTE: the claim's answer is `document` alone (no extra reads on the hot path); `rerun_of`
+    and `artefacts` come with GET /api/tasks/{id}.
+    """
     row = load_task(conn, task_id)
     doc = document(row)
+    doc["rerun_of"] = row["rerun_of"]
+    doc["artefacts"] = task_artefacts(conn, task_id)
     doc["children"] = _children(conn, task_id)
     if doc["children"]:
         mean = conn.fetchval(CHILD_PROGRESS, [task_id])
