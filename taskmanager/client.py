@@ -123,6 +123,35 @@ class TaskManagerClient:
     def get_task(self, task_id: int) -> Task:
         return Task.from_row(self.call("GET", f"/api/tasks/{int(task_id)}").data)
 
+    def get_task_if_changed(self, task_id: int,
+                            etag: str | None) -> tuple[Task | None, str | None]:
+        """`(task, etag)`; `(None, etag)` when the task is unchanged since `etag` (304)."""
+        headers = {"If-None-Match": etag} if etag else None
+        reply = self.call("GET", f"/api/tasks/{int(task_id)}", headers=headers)
+        if reply.status == 304:
+            return None, reply.etag or etag
+        return Task.from_row(reply.data), reply.etag
+
+    def rerun(self, task_id: int, *, params: Any = None, priority: int | None = None,
+              run_after: str | None = None) -> dict[str, Any]:
+        """Queue a finished task again: `{id, status, dedupe_key, rerun_of}` (+ `deduplicated`).
+
+        `params`, `priority`, `run_after` override the old task's (None keeps them).
+        """
+        body = {k: v for k, v in (("params", params), ("priority", priority),
+                                  ("run_after", run_after)) if v is not None}
+        reply = self.call("POST", f"/api/tasks/{int(task_id)}/rerun", body=body)
+        return {**reply.data, "deduplicated": bool(reply.data.get("deduplicated"))}
+
+    def add_artefact(self, task_id: int, worker_id: str, name: str, uri: str, *,
+                     size_bytes: int | None = None, sha256: str | None = None,
+                     media_type: str | None = None) -> dict[str, Any]:
+        """Record an artefact of a task `worker_id` holds (a repeat of the same one is fine)."""
+        body = {"worker_id": worker_id, "name": name, "uri": uri,
+                **{k: v for k, v in (("size_bytes", size_bytes), ("sha256", sha256),
+                                     ("media_type", media_type)) if v is not None}}
+        return dict(self.call("POST", f"/api/tasks/{int(task_id)}/artefacts", body=body).data)
+
     def list_tasks(self, *, status: str | None = None, type: str | None = None,
                    limit: int = 50, **filters: Any) -> list[Task]:
         """Tasks, newest first; filters as the API names them (`type__like`, `parent_id`...)."""
@@ -157,11 +186,17 @@ class TaskManagerClient:
 
     def wait(self, task_id: int, timeout: float | None = None, poll_interval: float = 0.5,
              max_poll_interval: float = 5.0) -> Task:
-        """Poll until the task is finished and return it; `WaitTimeout` after `timeout` s."""
+        """Poll until the task is finished and return it; `WaitTimeout` after `timeout` s.
+
+        Polls are conditional (If-None-Match): an unchanged task costs a bodyless 304.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = poll_interval
+        task, etag = None, None
         while True:
-            task = self.get_task(task_id)
+            changed, etag = self.get_task_if_changed(task_id, etag)
+            task = changed or task
+            assert task is not None  # the first poll sends no tag, so it has a body
             if task.finished:
                 return task
             if deadline is not None and time.monotonic() + pause > deadline:

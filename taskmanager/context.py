@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import mimetypes
+import os
 import re
 import threading
 import traceback
+from pathlib import Path
+from typing import Any
 
 from taskmanager.errors import (
     BadRequest,
@@ -30,6 +35,16 @@ def error_code_for(exc: BaseException) -> str:
     name = _WORD_BOUNDARY.sub("_", type(exc).__name__).upper()
     name = re.sub(r"[^A-Z0-9_]", "", name).strip("_")
     return (name if name[:1].isalpha() else "E_" + name)[:64] or "TASK_FAILED"
+
+
+def file_details(path: Path, chunk: int = 1 << 20) -> dict[str, Any]:
+    """`{size_bytes, sha256}` of a local file, read in chunks."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+            size += len(block)
+    return {"size_bytes": size, "sha256": digest.hexdigest()}
 
 
 def error_text(exc: BaseException) -> str:
@@ -67,6 +82,26 @@ class TaskContext:
             raise
         except TaskManagerError as exc:  # the server is away: the heartbeat keeps trying
             log.warning("task %s: progress not sent: %s", self.task.id, exc)
+
+    def add_artefact(self, name: str, uri: str | None = None, path: str | os.PathLike[str] |
+                     None = None, media_type: str | None = None) -> dict[str, Any] | None:
+        """Record an artefact of this task; None when the task is no longer this worker's.
+
+        With `path` (a local file) its size and sha256 are sent, `uri` defaults to its
+        `file://` URI and `media_type` is guessed from its name.
+        """
+        details: dict[str, Any] = {"media_type": media_type}
+        if path is not None:
+            details.update(file_details(Path(path)))
+            uri = uri or Path(path).resolve().as_uri()
+            details["media_type"] = media_type or mimetypes.guess_type(str(path))[0]
+        if uri is None:
+            raise TypeError("add_artefact needs a uri or a path")
+        try:
+            return self.worker.add_artefact(self.task, name, uri, **details)
+        except LOST as exc:
+            self.mark_lost(exc)
+            return None
 
     def cancelled(self) -> bool:
         """True once cancellation was requested (seen on a heartbeat or progress answer)."""

@@ -66,6 +66,8 @@ class Task:
     parent_id: int | None = None
     children: dict[str, Any] | None = None
     queue_position: int | None = None
+    rerun_of: int | None = None
+    artefacts: tuple[dict[str, Any], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -81,7 +83,8 @@ class Task:
             completed_at=parse_time(row.get("completed_at")),
             progress=Progress.from_row(row), cancel_requested=bool(row.get("cancel_requested")),
             parent_id=row.get("parent_id"), children=row.get("children"),
-            queue_position=row.get("queue_position"), raw=row)
+            queue_position=row.get("queue_position"), rerun_of=row.get("rerun_of"),
+            artefacts=tuple(row.get("artefacts") or ()), raw=row)
 
     @property
     def finished(self) -> bool:

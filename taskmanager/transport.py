@@ -61,6 +61,7 @@ class Reply:
     data: Any = None
     message: str | None = None
     meta: dict[str, Any] | None = None
+    etag: str | None = None  # the ETag header; a 304 (not modified) has it and no data
 
 
 def _never_sent(exc: requests.RequestException) -> bool:
@@ -95,13 +96,13 @@ class Transport:
 
     def call(self, method: str, path: str, *, body: Any = None,
              params: dict[str, Any] | None = None, idempotent: bool = True,
-             retry: RetryPolicy | None = None) -> Reply:
+             retry: RetryPolicy | None = None, headers: dict[str, str] | None = None) -> Reply:
         """One API call, retried per the module's rules; raises a `TaskManagerError`."""
         policy = retry or self.retry
         attempt = 1
         while True:
             try:
-                return self._once(method, path, body, params)
+                return self._once(method, path, body, params, headers)
             except (ServiceUnavailable, RateLimited) as exc:
                 error: Exception = exc
                 retry_after = exc.retry_after
@@ -121,11 +122,12 @@ class Transport:
             time.sleep(pause)
             attempt += 1
 
-    def _once(self, method: str, path: str, body: Any, params: dict[str, Any] | None) -> Reply:
+    def _once(self, method: str, path: str, body: Any, params: dict[str, Any] | None,
+              headers: dict[str, str] | None = None) -> Reply:
         response = self.session.request(method, self.base_url + path, json=body, params=params,
-                                        timeout=self.timeout)
-        if response.status_code == 204:
-            return Reply(204)
+                                        timeout=self.timeout, headers=headers)
+        if response.status_code in (204, 304):
+            return Reply(response.status_code, etag=response.headers.get("ETag"))
         try:
             envelope = response.json()
         except ValueError:
@@ -138,4 +140,4 @@ class Transport:
                               "the JSON envelope.", code="BAD_RESPONSE",
                               status=response.status_code)
         return Reply(response.status_code, envelope.get("data"), envelope.get("message"),
-                     envelope.get("meta"))
+                     envelope.get("meta"), response.headers.get("ETag"))

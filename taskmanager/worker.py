@@ -116,6 +116,14 @@ class Worker:
         self.throttle.sent(task_id, report)
         self._note_cancel(task_id, reply.data)
 
+    def add_artefact(self, task: Task | int, name: str, uri: str, *,
+                     size_bytes: int | None = None, sha256: str | None = None,
+                     media_type: str | None = None) -> dict[str, Any]:
+        """Record an artefact of a task this worker holds; returns it as stored."""
+        return self.client.add_artefact(_id(task), self.worker_id, name, uri,
+                                        size_bytes=size_bytes, sha256=sha256,
+                                        media_type=media_type)
+
     def heartbeat(self, task: Task | int) -> bool:
         """Extend the lease; returns whether cancellation was requested."""
         task_id = _id(task)

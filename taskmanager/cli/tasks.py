@@ -1,4 +1,4 @@
-"""`taskmanager tasks create|get|list|cancel|watch`: look at and steer tasks."""
+"""`taskmanager tasks create|get|list|cancel|rerun|watch`: look at and steer tasks."""
 
 from __future__ import annotations
 
@@ -55,11 +55,13 @@ def _summary_lines(task: Task) -> list[str]:
               ("created", cell(task.created_at)), ("completed", cell(task.completed_at)),
               ("queue position", task.queue_position), ("parent", task.parent_id),
               ("children", (task.children or {}).get("text")),
+              ("rerun of", task.rerun_of),
               ("params", json.dumps(task.params)),
               ("result", None if task.result is None else json.dumps(task.result)),
               ("error", failure(task))]
-    return [f"task {task.id}"] + [f"  {name:15} {value}" for name, value in fields
-                                  if value not in (None, "")]
+    lines = [f"task {task.id}"] + [f"  {name:15} {value}" for name, value in fields
+                                   if value not in (None, "")]
+    return lines + [f"  {'artefact':15} {a['name']}  {a['uri']}" for a in task.artefacts]
 
 
 def _get(args: argparse.Namespace, client: TaskManagerClient) -> int:
@@ -107,11 +109,29 @@ def _cancel(args: argparse.Namespace, client: TaskManagerClient) -> int:
     return 0
 
 
+def _rerun(args: argparse.Namespace, client: TaskManagerClient) -> int:
+    try:
+        params = None if args.params is None else _params(args.params)
+    except (OSError, ValueError) as exc:
+        print(f"error: --params is not JSON: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    rerun = client.rerun(args.task_id, params=params, priority=args.priority,
+                         run_after=args.run_after)
+    if args.json:
+        print(to_json(rerun))
+    elif rerun["deduplicated"]:
+        print(f"task {rerun['id']} already queued ({rerun['status']}, deduplicated)")
+    else:
+        print(f"task {args.task_id} rerun as task {rerun['id']} ({rerun['status']})")
+    return 0
+
+
 def _watch(args: argparse.Namespace, client: TaskManagerClient) -> int:
     return watch(client, args.task_id, args.interval, args.timeout, args.json)
 
 
-ACTIONS = {"create": _create, "get": _get, "list": _list, "cancel": _cancel, "watch": _watch}
+ACTIONS = {"create": _create, "get": _get, "list": _list, "cancel": _cancel, "rerun": _rerun,
+           "watch": _watch}
 
 
 @with_client
@@ -120,7 +140,7 @@ def run_tasks(args: argparse.Namespace, client: TaskManagerClient) -> int:
 
 
 def register(subparsers: Any, commands: dict[str, Any]) -> None:
-    parser = add_parser(subparsers, "tasks", "create, look at, cancel and watch tasks")
+    parser = add_parser(subparsers, "tasks", "create, look at, cancel, rerun and watch tasks")
     actions = parser.add_subparsers(dest="tasks_action", required=True, metavar="ACTION")
 
     create = add_action(actions, "create", "create a task")
@@ -149,6 +169,12 @@ def register(subparsers: Any, commands: dict[str, Any]) -> None:
 
     cancel = add_action(actions, "cancel", "cancel a task (a running one: ask its worker)")
     cancel.add_argument("task_id", type=int, metavar="ID")
+
+    rerun = add_action(actions, "rerun", "queue a finished task again as a new task")
+    rerun.add_argument("task_id", type=int, metavar="ID")
+    rerun.add_argument("--params", help="JSON object, or @file.json (default: the old params)")
+    rerun.add_argument("--priority", type=int, help="default: the old task's priority")
+    rerun.add_argument("--run-after", help="ISO 8601 time; not claimable before")
 
     watching = add_action(actions, "watch", "follow a task until it ends",
                           description="Follow a task until it ends: a live progress bar with "

@@ -56,13 +56,17 @@ def watch(client: TaskManagerClient, task_id: int, interval: float, timeout: flo
     live = out.isatty() and not as_json
     deadline = None if timeout is None else time.monotonic() + timeout
     shown = None
-    task = None
+    task: Task | None = None
+    etag = None
     while deadline is None or time.monotonic() < deadline:
         try:
-            task = client.get_task(task_id)
+            # PERF: conditional polls: an unchanged task is a 304 without a body.
+            changed, etag = client.get_task_if_changed(task_id, etag)
         except TRANSIENT:  # the server is restarting: keep watching
             time.sleep(interval)
             continue
+        task = changed or task
+        assert task is not None  # the first poll sends no tag, so it has a body
         progress = task.progress
         key = (task.status, progress.percent, progress.step, progress.message,
                task.cancel_requested)
