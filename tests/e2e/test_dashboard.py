@@ -201,6 +201,27 @@ def test_cancel_from_the_task_page(page, server: Server, tasks_api: TaskApi):
     assert tasks_api.get(f"/api/tasks/{task_id}").json()["data"]["status"] == "cancelled"
 
 
+def test_rerun_from_the_task_page(page, server: Server, tasks_api: TaskApi):
+    type_name = tasks_api.register_type(unique_type("Rerun"))
+    task_id = tasks_api.create(type_name, {"n": 3})
+    tasks_api.claim("dash-rerun", type=type_name)
+    tasks_api.post(f"/api/tasks/{task_id}/artefacts", {
+        "worker_id": "dash-rerun", "name": "out.csv", "uri": "s3://b/out.csv"}, role="worker")
+    assert tasks_api.complete(task_id, "dash-rerun").status_code == 200
+    page.goto(server.api(f"/admin#task/{task_id}"))
+    expect(page.locator("#task-status")).to_have_text("completed")
+    expect(page.locator("#artefacts-table")).to_contain_text("s3://b/out.csv")
+    expect(page.get_by_role("button", name="Cancel task")).to_have_count(0)
+    page.get_by_role("button", name="Rerun task").click()
+    expect(page.locator("#task-rerun-of")).to_have_text(str(task_id))
+    expect(page.locator("#task-status")).to_have_text("pending")
+    new_id = int(re.search(r"#task/(\d+)", page.url).group(1))
+    assert new_id != task_id
+    shot(page, server, "task-rerun")
+    rerun = tasks_api.get(f"/api/tasks/{new_id}").json()["data"]
+    assert (rerun["rerun_of"], rerun["params"], rerun["status"]) == (task_id, {"n": 3}, "pending")
+
+
 def test_switching_an_endpoint_off_and_on(page, server: Server, tasks_api: TaskApi):
     page.goto(server.api("/admin#endpoints"))
     row = page.locator('#endpoints-table tr[data-endpoint="GET /api/task-types"]')

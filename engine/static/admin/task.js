@@ -1,4 +1,5 @@
-// Task detail: the task document, its progress log, children summary and the cancel action.
+// Task detail: the task document, its progress log, children summary, artefacts and the
+// cancel and rerun actions.
 import { api } from "./api.js";
 import { $, clear, h, plainMessage, progressBar, setProgress, statusText, when } from "./dom.js";
 
@@ -17,6 +18,7 @@ export async function render(id) {
       ? [h("h3", {}, "Error"), h("pre", { class: "error", tabindex: 0, id: "task-error" },
                                   [task.error_code, task.error].filter(Boolean).join(": "))]
       : [h("h3", {}, "Result"), h("pre", { tabindex: 0, id: "task-result" }, json(task.result))],
+    artefactsTable(task.artefacts || []),
     h("h3", {}, "Progress log"), historyTable(history));
 }
 
@@ -35,6 +37,8 @@ function facts(task) {
     ["Priority", task.priority],
     ["Queue position", task.queue_position ?? "—"],
     ["Parent", task.parent_id ? h("a", { href: `#task/${task.parent_id}` }, task.parent_id) : "—"],
+    ["Rerun of", task.rerun_of ? h("a", { href: `#task/${task.rerun_of}`, id: "task-rerun-of" },
+                                   task.rerun_of) : "—"],
     ["Children", task.children ? h("a", { href: `#tasks?parent_id=${task.id}` },
                                    task.children.text) : "none"],
     ["Created", when(task.created_at)], ["Claimed", when(task.claimed_at)],
@@ -43,8 +47,11 @@ function facts(task) {
   return h("dl", { class: "facts" }, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
+const FINISHED = ["completed", "failed", "cancelled"];
+
 function actions(task) {
   const box = h("div", { class: "actions", id: "task-actions" });
+  if (FINISHED.includes(task.status)) return clear(box, rerunButton(task));
   const open = task.status === "pending" || (task.status === "claimed" && !task.cancel_requested);
   if (!open) return box;
   const cancel = h("button", { type: "button", class: "danger", id: "cancel-task" }, "Cancel task");
@@ -74,6 +81,36 @@ function actions(task) {
     }
   });
   return clear(box, cancel, confirm, keep);
+}
+
+/** Queue the finished task again (same type, params and priority), then open the new one. */
+function rerunButton(task) {
+  const button = h("button", { type: "button", id: "rerun-task" }, "Rerun task");
+  const note = $("#task-note");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      const { data } = await api(`/api/tasks/${task.id}/rerun`, { method: "POST", body: {} });
+      location.hash = `#task/${data.id}`;  // the new task (or its queued twin, deduplicated)
+    } catch (error) {
+      note.textContent = `Rerun failed: ${error.message}`;
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+
+function artefactsTable(artefacts) {
+  if (!artefacts.length) return [];
+  return [h("h3", {}, "Artefacts"), h("div", { class: "scroll" },
+    h("table", { id: "artefacts-table" },
+    h("caption", {}, "Artefacts the workers recorded"),
+    h("thead", {}, h("tr", {}, ["Name", "URI", "Size", "Type", "SHA-256"].map((c) =>
+      h("th", { scope: "col" }, c)))),
+    h("tbody", {}, artefacts.map((a) => h("tr", {},
+      h("td", {}, a.name), h("td", {}, a.uri),
+      h("td", {}, a.size_bytes === null ? "" : `${a.size_bytes} B`),
+      h("td", {}, a.media_type || ""), h("td", {}, a.sha256 || ""))))))];
 }
 
 function historyTable(history) {
