@@ -42,10 +42,10 @@ def test_artefact_is_recorded_and_listed(api):
         "name": "report.pdf", "uri": "s3://bucket/r/report.pdf", "size_bytes": 6,
         "sha256": SHA, "media_type": "application/pdf", "attempt": 1}
     assert data["created_at"].endswith("Z")
-    second = add(api, task_id, name="data.csv", uri="file:///tmp/data.csv")
+    second = add(api, task_id, name="data 1.csv", uri="file:///tmp/data.csv")
     assert second.status_code == 201, second.text
     document = api.task(task_id)
-    assert [a["name"] for a in document["artefacts"]] == ["report.pdf", "data.csv"]
+    assert [a["name"] for a in document["artefacts"]] == ["report.pdf", "data 1.csv"]
     assert document["artefacts"][1] == {**second.json()["data"]}
     assert document["artefacts"][1]["size_bytes"] is None
     assert api.changes(task_id) == ["created", "claimed", "artefact_added", "artefact_added"]
@@ -113,7 +113,8 @@ def test_bad_sha256_is_400_invalid_sha256(api, sha):
 
 @pytest.mark.parametrize(("field", "value"), [("size_bytes", -1), ("size_bytes", "6"),
                                               ("media_type", "pdf"), ("name", ""),
-                                              ("name", "a\nb"), ("unknown", 1)])
+                                              ("name", "a\nb"), ("name", "out.csv "),
+                                              ("name", " out.csv"), ("unknown", 1)])
 def test_schema_violations_are_400_validation_failed(api, field, value):
     _, task_id = claimed(api)
     response = add(api, task_id, **{field: value})
