@@ -177,6 +177,14 @@ def test_a_rate_limit_is_stored_with_its_scope_and_changes_are_seen(unseeded, tm
     assert rawdb.fetchval(unseeded.url, "SELECT rate_limit FROM api_endpoints") is None
 
 
+def test_etag_is_stored_and_changes_are_seen(unseeded, tmp_path, seeder):
+    seeder(unseeded, seed_file(tmp_path, entry("/api/a", "opA", etag="true")))
+    assert rawdb.fetchval(unseeded.url, "SELECT etag FROM api_endpoints") == 1
+    off = seeder(unseeded, seed_file(tmp_path, entry("/api/a", "opA"))).stdout
+    assert "~ changed   GET /api/a (etag)" in off
+    assert rawdb.fetchval(unseeded.url, "SELECT etag FROM api_endpoints") == 0
+
+
 def _bad(path: str = "/api/x", op: str = "opX", **extra: object) -> str:
     return entry(path, op, **extra)
 
@@ -283,6 +291,9 @@ BAD_FILES = {
                              "entry 2 (GET /api/x)", ["rate_limit.scope", "user"]),
     "rate limit unknown key": (_bad(rate_limit="{requests: 5, window_seconds: 60, per: ip}"),
                                "entry 2 (GET /api/x)", ["rate_limit", "per"]),
+    "etag on a POST": (_bad(method="POST", etag="true"), "entry 2 (POST /api/x)",
+                       ["etag", "GET"]),
+    "etag not a boolean": (_bad(etag="sometimes"), "entry 2 (GET /api/x)", ["etag"]),
     "conflicting path templates": (_bad(path="/api/c/{id}", op="opC1")
                                    + _bad(path="/api/c/{key}/x", op="opC2"),
                                    "entry 4 (GET /api/c/{key}/x)", ["conflicts"]),
