@@ -72,7 +72,7 @@ def task_artefacts(conn: Connection, task_id: int) -> list[dict[str, Any]]:
 
 def _store(conn: Connection, task: dict[str, Any], wanted: dict[str, Any],
            now: datetime) -> int:
-    """Insert or replace the artefact; the HTTP status (201 new, 200 same or replaced)."""
+    """Insert or replace the artefact; the HTTP status (201 new or replaced, 200 the same)."""
     existing = conn.fetchone(SELECT_ARTEFACT, [task["id"], wanted["name"]])
     if existing is None:
         conn.insert(INSERT_ARTEFACT, [task["id"], wanted["name"],
