@@ -15,7 +15,7 @@ CHILD_PROGRESS = ("SELECT AVG(CASE WHEN status = 'completed' THEN 100 ELSE progr
                   "FROM tasks WHERE parent_id = ?")
 HAS_CHILDREN = "SELECT 1 FROM tasks WHERE parent_id = ? LIMIT 1"
 QUEUE_AHEAD = ("SELECT COUNT(*) FROM tasks WHERE queue_type = ? "
-               "AND run_after <= ? AND deps_pending = 0 "
+               "AND run_after <= ? AND deps_pending = 0 AND children_pending = 0 "
                "AND (neg_priority < ? OR (neg_priority = ? AND id < ?))")
 DEFAULT_STALLED_SECONDS = 120
 LIST_CONFIG = crud.CrudConfig.from_dict({
