@@ -32,7 +32,7 @@ LIST_CONFIG = crud.CrudConfig.from_dict({
         "parent_id": {"ops": ["eq", "null"], "schema": {"type": "integer", "minimum": 1}},
         "claimed_by": {"ops": ["eq"], "schema": {"type": "string", "maxLength": 255}},
         "priority": {"ops": ["gte", "lte"], "schema": {"type": "integer"}},
-        "created_at": {"ops": ["gte", "lt"], "schema": {"type": "string", "maxLength": 40}},
+        "created_at": {"ops": ["gte", "lt"], "type": "datetime"},
     },
     "sort": ["id", "created_at", "updated_at", "priority"],
     "default_sort": ["-id"],
