@@ -34,7 +34,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             # NOTE: gthread, never sync: long polls and event streams hold a thread for
             # seconds to minutes; a sync worker would serve nothing else meanwhile and be
             # killed by the arbiter's timeout. gthread's main loop keeps the worker alive.
-            "worker_class": "gthread",
+            # Our subclass answers gunicorn's own errors (431, bad request line) in JSON.
+            "worker_class": "engine.gunicorn_worker.JsonErrorWorker",
             "post_worker_init": _stop_streams_on_sigterm,
             "accesslog": "-" if self.access_log else None,
             "access_log_format": ACCESS_LOG_FORMAT,
