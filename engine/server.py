@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from engine.app import create_app
 from engine.config import Config, ConfigError
+from engine.gunicorn_worker import JsonErrorWorker
 from engine.logs import gunicorn_logconfig
 from engine.registry import STOPPING
 
@@ -35,7 +36,7 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             # seconds to minutes; a sync worker would serve nothing else meanwhile and be
             # killed by the arbiter's timeout. gthread's main loop keeps the worker alive.
             # Our subclass answers gunicorn's own errors (431, bad request line) in JSON.
-            "worker_class": "engine.gunicorn_worker.JsonErrorWorker",
+            "worker_class": JsonErrorWorker,
             "post_worker_init": _stop_streams_on_sigterm,
             "accesslog": "-" if self.access_log else None,
             "access_log_format": ACCESS_LOG_FORMAT,
