@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from engine import iso_time
 from engine.db import Connection, placeholders
 from engine.errors import BadRequest, Conflict, NotFound
 from engine.registry import Request, Result
@@ -33,6 +34,11 @@ class Filter:
     column: str
     ops: tuple[str, ...]
     schema: Mapping[str, Any]
+    # `type: datetime` in the config: ISO 8601 values, compared as naive UTC (engine.iso_time)
+    datetime: bool = False
+
+    def value(self, name: str, value: Any) -> Any:
+        return iso_time.parse(name, value) if self.datetime else value
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,10 @@ class CrudConfig:
             if isinstance(spec, list):
                 spec = {"ops": spec}
             _check_ops(column, spec.get("ops", ["eq"]))
+            is_datetime = spec.get("type") == "datetime"
+            default = iso_time.SCHEMA if is_datetime else {"type": "string", "maxLength": 255}
             filters.append(Filter(column, tuple(spec.get("ops", ["eq"])),
-                                  spec.get("schema", {"type": "string", "maxLength": 255})))
+                                  spec.get("schema", default), is_datetime))
         key = raw.get("key", "id")
         default_sort = raw.get("default_sort") or [key]
         if raw.get("parent") and not raw.get("path_filters"):
@@ -160,12 +168,12 @@ def _where(config: CrudConfig, request: Request) -> tuple[list[str], list[Any]]:
             value = request.query[name]
             if op == "in":
                 clauses.append(f"{q(flt.column)} IN ({placeholders(len(value))})")
-                params.extend(value)
+                params.extend(flt.value(name, item) for item in value)
             elif op == "null":
                 clauses.append(f"{q(flt.column)} IS {'' if value else 'NOT '}NULL")
             else:
                 clauses.append(f"{q(flt.column)} {OPERATORS[op]} ?")
-                params.append(value)
+                params.append(flt.value(name, value))
     return clauses, params
 
 

@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 
 from engine.app import create_app
 from engine.config import Config, ConfigError
+from engine.gunicorn_worker import JsonErrorWorker
 from engine.logs import gunicorn_logconfig
 from engine.registry import STOPPING
 
@@ -34,7 +35,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             # NOTE: gthread, never sync: long polls and event streams hold a thread for
             # seconds to minutes; a sync worker would serve nothing else meanwhile and be
             # killed by the arbiter's timeout. gthread's main loop keeps the worker alive.
-            "worker_class": "gthread",
+            # Our subclass answers gunicorn's own errors (431, bad request line) in JSON.
+            "worker_class": JsonErrorWorker,
             "post_worker_init": _stop_streams_on_sigterm,
             "accesslog": "-" if self.access_log else None,
             "access_log_format": ACCESS_LOG_FORMAT,

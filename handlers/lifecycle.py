@@ -65,6 +65,8 @@ FINISH_COMPLETED = ("UPDATE tasks SET status = 'completed', result = CASE id {ca
                     "updated_at = ?, lease_expires_at = NULL, claim_lease_seconds = NULL "
                     "WHERE id IN ({ids})")
 CHILD_COUNTS = "SELECT status, COUNT(*) AS n FROM tasks WHERE parent_id = ? GROUP BY status"
+# A parent's unfinished children (the claim skips a task while it has any; migration 0013).
+CHILD_FINISHED = "UPDATE tasks SET children_pending = children_pending - 1 WHERE id = ?"
 
 
 _type_names: dict[int, str] = {}
@@ -186,6 +188,7 @@ def finish(conn: Connection, task: dict[str, Any], status: Status, *, now: datet
            message=message or error, transition=str(status))
     _settle_dependents(conn, task["id"], status, now)
     if task.get("parent_id"):
+        conn.defer(CHILD_FINISHED, [task["parent_id"]])
         settle_parent(conn, task["parent_id"], now)
 
 

@@ -26,6 +26,8 @@ INSERT_TASK = ("INSERT INTO tasks (type_id, parent_id, status, params, dedupe_ke
                "created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_DEPENDENCY = "INSERT INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?)"
 COUNT_USAGE = "UPDATE task_types SET usage_count = usage_count + ? WHERE id = ?"
+# The parent is not claimable while it has unfinished children (lifecycle.CHILD_FINISHED).
+CHILD_ADDED = "UPDATE tasks SET children_pending = children_pending + 1 WHERE id = ?"
 
 _validators: dict[tuple[int, Any], Validator] = {}
 
@@ -138,6 +140,8 @@ def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datet
             raise
         return {"id": duplicate["id"], "status": duplicate["status"], "dedupe_key": key,
                 "deduplicated": True}, False
+    if parent_id is not None:
+        conn.defer(CHILD_ADDED, [parent_id])
     if depends_on:
         conn.executemany(INSERT_DEPENDENCY, [(task_id, dep) for dep in depends_on])
     task = {"id": task_id, "type": task_type["name"], "attempts": 0, "progress": 0,

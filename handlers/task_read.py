@@ -16,7 +16,7 @@ CHILD_PROGRESS = ("SELECT AVG(CASE WHEN status = 'completed' THEN 100 ELSE progr
                   "FROM tasks WHERE parent_id = ?")
 HAS_CHILDREN = "SELECT 1 FROM tasks WHERE parent_id = ? LIMIT 1"
 QUEUE_AHEAD = ("SELECT COUNT(*) FROM tasks WHERE queue_type = ? "
-               "AND run_after <= ? AND deps_pending = 0 "
+               "AND run_after <= ? AND deps_pending = 0 AND children_pending = 0 "
                "AND (neg_priority < ? OR (neg_priority = ? AND id < ?))")
 DEFAULT_STALLED_SECONDS = 120
 LIST_CONFIG = crud.CrudConfig.from_dict({
@@ -33,7 +33,7 @@ LIST_CONFIG = crud.CrudConfig.from_dict({
         "parent_id": {"ops": ["eq", "null"], "schema": {"type": "integer", "minimum": 1}},
         "claimed_by": {"ops": ["eq"], "schema": {"type": "string", "maxLength": 255}},
         "priority": {"ops": ["gte", "lte"], "schema": {"type": "integer"}},
-        "created_at": {"ops": ["gte", "lt"], "schema": {"type": "string", "maxLength": 40}},
+        "created_at": {"ops": ["gte", "lt"], "type": "datetime"},
     },
     "sort": ["id", "created_at", "updated_at", "priority"],
     "default_sort": ["-id"],

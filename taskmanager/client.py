@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from taskmanager.worker import Worker
 
 TYPE_OPTIONS = ("version", "description", "is_active", "max_attempts", "lease_seconds",
-                "retry_backoff_seconds", "retry_backoff_max_seconds", "priority")
+                "retry_backoff_seconds", "retry_backoff_max_seconds", "priority", "max_concurrent")
 
 
 def _task_body(type: str, params: Any, options: Mapping[str, Any]) -> dict[str, Any]:
