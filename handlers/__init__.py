@@ -12,6 +12,7 @@ from handlers import (  # noqa: F401
     progress,
     stats,
     task_create,
+    task_logs,
     task_read,
     task_types,
 )
