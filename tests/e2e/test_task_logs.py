@@ -142,6 +142,7 @@ def test_level_is_a_minimum_and_after_follows(api):
     assert logs(api, task_id, after=rows[-1]["id"]) == []
     post(api, task_id, {"level": "info", "message": "later"})
     assert [r["message"] for r in logs(api, task_id, after=rows[-1]["id"])] == ["later"]
+    assert logs(api, task_id, sort="-id") == logs(api, task_id)[::-1]
     page = api.get(f"/api/tasks/{task_id}/logs", limit=2).json()
     assert len(page["data"]) == 2 and page["meta"]["next_cursor"]
     rest = api.get(f"/api/tasks/{task_id}/logs", limit=1000, cursor=page["meta"]["next_cursor"])
