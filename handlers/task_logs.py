@@ -24,6 +24,7 @@ COUNT_LINES = ("SELECT COUNT(*) FROM (SELECT 1 FROM task_logs WHERE task_id = ? 
                "capped")
 HAS_MARKER = ("SELECT 1 FROM task_logs WHERE task_id = ? AND level = 'warning' "
               "AND message = ? LIMIT 1")
+MIN_YEAR = 1970
 MARKER = "Log limit of {cap} lines reached: later lines of this task are dropped."
 
 
@@ -52,9 +53,11 @@ def _at(line: dict[str, Any], index: int, now: datetime) -> datetime:
         moment = datetime.fromisoformat(line["at"])
         if moment.tzinfo is not None:
             moment = moment.astimezone(UTC).replace(tzinfo=None)
+        if moment.year < MIN_YEAR:  # NOTE: MySQL's DATETIME starts at year 1000
+            raise ValueError
     except (ValueError, OverflowError):
-        raise BadRequest(f"lines.{index}.at {line['at']!r} is not an ISO 8601 date-time.",
-                         code="INVALID_LOG_TIME") from None
+        raise BadRequest(f"lines.{index}.at {line['at']!r} is not an ISO 8601 date-time "
+                         f"after {MIN_YEAR}.", code="INVALID_LOG_TIME") from None
     return moment
 
 

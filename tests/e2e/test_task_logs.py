@@ -110,6 +110,10 @@ def test_only_the_owner_of_a_claimed_task(api):
     ({"level": "info", "message": "x", "lines": [{"level": "info", "message": "y"}]},
      "INVALID_LOG_BODY"),
     ({"lines": [{"level": "info", "message": "x", "at": "yesterday"}]}, "INVALID_LOG_TIME"),
+    ({"lines": [{"level": "info", "message": "x", "at": "0001-01-01T00:00:00"}]},
+     "INVALID_LOG_TIME"),
+    ({"lines": [{"level": "info", "message": "x", "at": "0001-01-01T00:00:00+05:00"}]},
+     "INVALID_LOG_TIME"),
 ])
 def test_invalid_bodies_are_400_and_store_nothing(api, body, code):
     task_id = _claimed(api)
