@@ -9,7 +9,7 @@ import pytest
 
 from relay.prune import prune_logs
 from tests.conftest import DIALECTS, Server, fresh_database, run_cli, start_server
-from tests.e2e.tasks_api import MISSING_ID, TaskApi
+from tests.e2e.tasks_api import MISSING_ID, TaskApi, wait_for
 
 CAP = 600  # lines per task on this module's server (TASKMANAGER_TASK_LOG_MAX_LINES)
 
@@ -183,6 +183,17 @@ def test_status_changes_are_info_lines(api):
     ]
     assert [row["message"] for row in logs(api, cancelled)][-1].startswith(
         "Status changed: pending -> cancelled - Cancelled by ")
+
+
+def test_an_expired_lease_is_a_status_line(api):
+    name = api.register_type(max_attempts=3)
+    task_id = api.create(name, {})
+    api.claim("w1", type=name, lease_seconds=1)
+    assert wait_for(lambda: api.claim("w2", type=name), 10, "the expired lease")["id"] == task_id
+    assert [row["message"] for row in logs(api, task_id)][-2:] == [
+        "Status changed: claimed -> pending (attempt 1) - Retry in 0s after attempt 1: "
+        "Lease of w1 expired.",
+        "Status changed: pending -> claimed (worker w2, attempt 2)"]
 
 
 def test_cancel_request_and_bulk_complete_lines(api):
