@@ -134,6 +134,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRUSTED_PROXIES", "", _networks,
             "Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed; "
             "empty: the client is the TCP peer."),
+    Setting("TASK_LOG_MAX_LINES", "10000", _positive_int,
+            "Most log lines a worker can add to one task (POST /api/tasks/{id}/logs); later "
+            "lines are dropped and one warning line says so. Status lines are always written."),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"),
             "Log level of the server and CLI."),
     Setting("LOG_FORMAT", "text", _choice("text", "json"),

@@ -14,6 +14,7 @@ from handlers import (  # noqa: F401
     rerun,
     stats,
     task_create,
+    task_logs,
     task_read,
     task_types,
 )
