@@ -10,8 +10,11 @@ from handlers import (  # noqa: F401
     health,
     metrics,
     progress,
+    schedule_tick,
+    schedules,
     stats,
     task_create,
     task_read,
     task_types,
+    workers,
 )

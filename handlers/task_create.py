@@ -106,8 +106,11 @@ def _dependencies(conn: Connection, ids: list[int]) -> int:
 
 
 def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datetime,
-               prefix: str = "") -> tuple[dict[str, Any], bool]:
-    """Create one task (or find its live duplicate); return (result, created)."""
+               prefix: str = "", origin: str = "") -> tuple[dict[str, Any], bool]:
+    """Create one task (or find its live duplicate); return (result, created).
+
+    `origin` ends the history line of the creation (e.g. which schedule created the task).
+    """
     task_type = types.get(item["type"])
     params = item.get("params", {})
     _check_params(task_type, params, prefix)
@@ -140,7 +143,7 @@ def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datet
     task = {"id": task_id, "type": task_type["name"], "attempts": 0, "progress": 0,
             "parent_id": parent_id}
     record(conn, task, change="created", event_type="task.created", status=Status.PENDING,
-           previous_status=None, now=now, message=f"Created with priority {priority}")
+           previous_status=None, now=now, message=f"Created with priority {priority}{origin}")
     return {"id": task_id, "status": Status.PENDING, "dedupe_key": key}, True
 
 
