@@ -2,6 +2,8 @@
 
 Added to the CLI through the `taskmanager.commands` entry-point group. Seeding goes through the
 same handler functions as the API (the same checks and codes), in one transaction per file.
+NOTE: `handlers` is imported only when one of these commands runs: importing it registers every
+handler, which the audit of another handler package (TASKMANAGER_HANDLER_MODULES) must not see.
 """
 
 from __future__ import annotations
@@ -19,8 +21,6 @@ from engine.config import SETTINGS, Config
 from engine.db import Database
 from engine.errors import ApiError
 from engine.registry import Request
-from handlers import schedules
-from handlers.schedule_tick import loop
 
 SEED_FILE = Path(__file__).resolve().parent.parent / "seeds" / "schedules.yaml"
 LIST_SQL = ("SELECT name, type, cron, every_seconds, timezone, is_active, catch_up, next_run_at, "
@@ -43,6 +43,8 @@ def read_schedules(path: Path) -> list[dict[str, Any]]:
 
 
 def _upsert(conn: Any, item: dict[str, Any]) -> str:
+    from handlers import schedules
+
     if conn.fetchone(schedules.SELECT_SCHEDULE, [item["name"]]) is None:
         schedules.create(_request({}, item), conn)
         return "created"
@@ -78,6 +80,8 @@ def _list(db: Database) -> int:
 
 
 def _switch(db: Database, name: str, active: bool) -> int:
+    from handlers import schedules
+
     db.run(lambda conn: schedules.update(_request({"name": name}, {"is_active": active}), conn))
     print(f"{'resumed' if active else 'paused'} {name}")
     return 0
@@ -103,6 +107,8 @@ def run_schedules(args: argparse.Namespace, config: Config) -> int:
 
 def run_scheduler(args: argparse.Namespace, config: Config) -> int:
     """Tick in the foreground until SIGTERM or Ctrl-C."""
+    from handlers.schedule_tick import loop
+
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
