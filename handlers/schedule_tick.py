@@ -98,11 +98,13 @@ def loop(db: Database, interval: float, stop: threading.Event) -> None:
         try:
             tick(db)
             failing = False
-        except Exception:  # NOTE: a ticker must outlive a database outage; logged once
+        except ApiError as exc:  # NOTE: the database is away: say so once, keep ticking
             if not failing:
-                log.warning("scheduler tick failed; retrying every %.1f s", interval,
-                            exc_info=True)
+                log.warning("scheduler tick failed (%s); retrying every %.1f s", exc.message,
+                            interval)
             failing = True
+        except Exception:  # a bug: its traceback, and the ticker lives on
+            log.exception("scheduler tick failed")
 
 
 @service("scheduler")
