@@ -191,3 +191,22 @@ def test_catch_up_after_downtime_enqueues_one_task(two_servers):
     task = api.task(schedule["last_task_id"])
     assert task["type"] == type_name and task["status"] == "pending"
     api.close()
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite", "mysql"])
+def test_servers_with_the_scheduler_off_enqueue_nothing(tmp_path, dialect_name):
+    with fresh_database(dialect_name, tmp_path, auth="on") as db:
+        keys = role_keys(db, "off")
+        server = start_server(db, tmp_path, workers=1, auth="on", scheduler="off",
+                              scheduler_interval="0.2")
+        server.admin_key, server.keys = keys["admin"], keys
+        try:
+            api = TaskApi(server)
+            type_name = api.register_type(unique_type("Off"))
+            assert api.post("/api/schedules", {"name": unique_name(), "type": type_name,
+                                               "every_seconds": 1}).status_code == 201
+            time.sleep(2)
+            assert api.rows("SELECT slot_at FROM schedule_runs") == []
+            api.close()
+        finally:
+            server.stop()
