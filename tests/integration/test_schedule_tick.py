@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from engine.db import Database
-from handlers.schedule_tick import tick
+from handlers.schedule_tick import loop, tick
 from tests.conftest import DIALECTS, fresh_database
 from tests.conftest import TestDatabase as Db
 
@@ -147,3 +148,17 @@ def test_racing_tickers_enqueue_each_slot_once(db):
     assert [row["slot_at"] for row in runs(db, schedule_id)] == [
         START + timedelta(seconds=s) for s in range(5)]
     assert len(tasks_of(db, type_name)) == 5
+
+
+def test_the_ticker_outlives_a_missing_database_and_says_so_once(tmp_path, caplog):
+    gone = Database.from_url(f"sqlite:///{tmp_path}/missing/dir/x.db", 1)
+    stop = threading.Event()
+    thread = threading.Thread(target=loop, args=(gone, 0.02, stop))
+    with caplog.at_level("WARNING", logger="taskmanager.scheduler"):
+        thread.start()
+        time.sleep(0.5)
+        stop.set()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+    failures = [r for r in caplog.records if "scheduler tick failed" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is None
