@@ -73,6 +73,9 @@ def test_create_get_list_pause_resume_delete(api, type_name):
     ({"cron": "0 0 * * * *"}, "INVALID_CRON"),
     ({"cron": "0 0 31 2 *"}, "INVALID_CRON"),
     ({"cron": "0 * * * *", "timezone": "Mars/Olympus"}, "INVALID_TIMEZONE"),
+    # a file of the zone database, not a zone: the host's zone, and UTC with leap seconds
+    ({"cron": "0 * * * *", "timezone": "localtime"}, "INVALID_TIMEZONE"),
+    ({"cron": "0 * * * *", "timezone": "right/UTC"}, "INVALID_TIMEZONE"),
     ({"cron": "0 * * * *", "every_seconds": 60}, "INVALID_TIMING"),
     ({}, "INVALID_TIMING"),
     ({"every_seconds": 60, "type": "No.Such.Type"}, "UNKNOWN_TASK_TYPE"),

@@ -62,7 +62,8 @@ def test_bad_cron_is_400(expr):
     assert caught.value.code == "INVALID_CRON"
 
 
-@pytest.mark.parametrize("name", ["Mars/Olympus", "../etc/passwd", "/etc/localtime", "", "UTC\0"])
+@pytest.mark.parametrize("name", ["Mars/Olympus", "../etc/passwd", "/etc/localtime", "", "UTC\0",
+                                  "localtime", "right/UTC", "posix/UTC", "posixrules"])
 def test_unknown_zone_is_400(name):
     with pytest.raises(BadRequest) as caught:
         zone(name)
