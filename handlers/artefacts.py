@@ -28,7 +28,8 @@ REPLACE_ARTEFACT = ("UPDATE task_artefacts SET uri = ?, size_bytes = ?, sha256 =
                     "media_type = ?, attempt = ?, created_at = ? WHERE id = ?")
 MAX_URI_LENGTH = 2048
 # RFC 3986: scheme ":" then something; no whitespace or control characters anywhere.
-URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+")
+# NOTE: "https://" or "s3://" alone names nothing (the lookahead refuses an empty rest).
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?!//$)[^\s\x00-\x1f\x7f]+")
 SHA256 = re.compile(r"[0-9A-Fa-f]{64}")
 FIELDS = ("uri", "size_bytes", "sha256", "media_type")
 

@@ -88,7 +88,7 @@ def test_a_later_attempt_replaces_an_earlier_attempts_artefact(api):
 
 @pytest.mark.parametrize("uri", ["report.pdf", "/data/out.csv", "s3://bucket/a b",
                                  "https://x/\u0007", "1http://x", "", ":nothing",
-                                 "s3://" + "k" * 2050])
+                                 "s3://" + "k" * 2050, "https://", "s3://"])
 def test_bad_uri_is_400_invalid_artefact_uri(api, uri):
     _, task_id = claimed(api)
     response = add(api, task_id, uri=uri)
