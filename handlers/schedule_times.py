@@ -115,11 +115,15 @@ def _utc(local: datetime) -> datetime:
 def slots_to_run(timing: Timing, catch_up: str, due_at: datetime, now: datetime) -> list[datetime]:
     """The slots a tick at `now` enqueues for a schedule due since `due_at`, oldest first.
 
-    latest: one task for the newest missed slot, not a storm after downtime; none: only a slot
-    at most GRACE late; all: every missed slot, at most MAX_CATCH_UP (the newest ones).
+    A slot at most GRACE late always runs: it is one a tick interval left behind (every_seconds
+    below the interval), not one missed in downtime. Of older slots, latest: the newest one when
+    no recent slot runs, not a storm after downtime; none: no older slot; all: every missed slot,
+    at most MAX_CATCH_UP (the newest ones).
     """
-    limit = MAX_CATCH_UP if catch_up == "all" else 1
-    slots = timing.latest(due_at, now, limit)
+    slots = timing.latest(due_at, now, MAX_CATCH_UP)
+    recent = [slot for slot in slots if now - slot <= GRACE]
     if catch_up == "none":
-        slots = [slot for slot in slots if now - slot <= GRACE]
+        slots = recent
+    elif catch_up == "latest":
+        slots = recent or slots[:1]
     return sorted(slots)
