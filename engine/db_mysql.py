@@ -30,6 +30,21 @@ _MYSQL_CONVERSIONS = dict(pymysql.converters.conversions)
 _MYSQL_CONVERSIONS[FIELD_TYPE.TINY] = lambda raw: raw not in ("0", b"0")
 
 
+# PERF: the last datetime literal, as engine/db.py's _adapt_datetime: a state change writes
+# its one `now` into several columns and rows.
+_last_literal: tuple[datetime | None, str] = (None, "")
+
+
+def _datetime_literal(value: datetime) -> str:
+    global _last_literal
+    last = _last_literal
+    if last[0] is value:
+        return last[1]
+    text = f"'{value.isoformat(' ')}'"  # PyMySQL's form: microseconds if any
+    _last_literal = (value, text)
+    return text
+
+
 def _literals(raw: Any, params: Sequence[Any]) -> tuple[str, ...]:
     """`params` as SQL literals, exactly as PyMySQL's `escape` writes them.
 
@@ -45,7 +60,7 @@ def _literals(raw: Any, params: Sequence[Any]) -> tuple[str, ...]:
         elif value is None:
             out.append("NULL")
         elif kind is datetime and value.tzinfo is None:
-            out.append(f"'{value.isoformat(' ')}'")  # PyMySQL's form: microseconds if any
+            out.append(_datetime_literal(value))
         else:
             out.append(raw.escape(value))
     return tuple(out)
