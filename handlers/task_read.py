@@ -11,6 +11,7 @@ from engine.db import Connection, utcnow
 from engine.registry import Request, Result, handler
 from handlers.artefacts import task_artefacts
 from handlers.lifecycle import Status, child_counts, load_task
+from handlers.log_lines import children_text
 
 CHILD_PROGRESS = ("SELECT AVG(CASE WHEN status = 'completed' THEN 100 ELSE progress END) "
                   "FROM tasks WHERE parent_id = ?")
@@ -78,11 +79,7 @@ def _children(conn: Connection, task_id: int) -> dict[str, Any] | None:
     if not conn.fetchval(HAS_CHILDREN, [task_id]):
         return None
     counts = child_counts(conn, task_id)
-    text = (f"{counts['pending']} pending, {counts['claimed']} running, "
-            f"{counts['completed']} completed, {counts['failed']} failed")
-    if counts["cancelled"]:
-        text += f", {counts['cancelled']} cancelled"
-    return {"total": sum(counts.values()), **counts, "text": text}
+    return {"total": sum(counts.values()), **counts, "text": children_text(counts)}
 
 
 def full_document(conn: Connection, task_id: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ a counter to keep right.
 
 from engine.migrate import dialect_step
 
-__depends__ = {"0008_sqlite_timestamp_form"}
+__depends__ = {"0012_artefacts_rerun"}
 
 ADD = ["ALTER TABLE tasks ADD COLUMN children_pending INTEGER NOT NULL DEFAULT 0",
        "ALTER TABLE task_types ADD COLUMN max_concurrent INTEGER"]

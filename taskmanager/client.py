@@ -180,6 +180,20 @@ class TaskManagerClient:
         path = f"/api/tasks/{int(task_id)}/history"
         return list(self.call("GET", path, params={"limit": limit}).data)
 
+    def task_logs(self, task_id: int, level: str | None = None, include_children: bool = False,
+                  after: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Log lines of a task, oldest first: `level` is a minimum (debug, info, warning,
+        error); `include_children` adds its children's lines; `after` (a line id) only newer.
+        """
+        params: dict[str, Any] = {"limit": limit}
+        if level is not None:
+            params["level"] = level
+        if include_children:
+            params["include_children"] = "true"
+        if after is not None:
+            params["after"] = int(after)
+        return list(self.call("GET", f"/api/tasks/{int(task_id)}/logs", params=params).data)
+
     def cancel_task(self, task_id: int) -> dict[str, Any]:
         """Pending → cancelled at once; claimed → `cancel_requested` for its worker."""
         return dict(self.call("POST", f"/api/tasks/{int(task_id)}/cancel").data)

@@ -123,3 +123,46 @@ def test_datetime_filters_validate_and_normalise():
     with pytest.raises(ValidationFailed) as caught:
         crud._where(config, request)
     assert caught.value.details[0]["field"] == "made_at__lt"
+
+
+MAPPED = crud.CrudConfig.from_dict({
+    "table": "lines", "columns": ["id", "owner_id", "level"],
+    "path_filters": {"id": "owner_id"},
+    "parent": {"table": "owners", "children": {"column": "parent_id", "param": "with_kids"}},
+    "filters": {"level_no": {"ops": ["gte"], "param": "level", "map": {"low": 1, "high": 2},
+                             "schema": {"description": "Minimum level."}},
+                "id": {"ops": ["gt"], "param": "after", "schema": {"type": "integer"}}},
+})
+
+
+def _request(**query):
+    from engine.registry import Request
+
+    return Request(path={"id": 5}, query=query, body=None, role="any", identity="t")
+
+
+def test_param_and_map_rename_and_translate_a_filter():
+    properties = MAPPED.list_query_schema()["properties"]
+    assert properties["level"] == {"description": "Minimum level.", "enum": ["low", "high"]}
+    assert properties["after"] == {"type": "integer"}
+    assert properties["with_kids"]["type"] == "boolean"
+    assert not {"level_no__gte", "id__gt"} & set(properties)
+    clauses, params = crud._where(MAPPED, _request(level="high", after=9))
+    assert clauses == ["`owner_id` = ?", "`level_no` >= ?", "`id` > ?"]
+    assert params == [5, 2, 9]
+
+
+def test_children_widen_the_path_filter_to_the_parents_children():
+    clauses, params = crud._where(MAPPED, _request(with_kids=True))
+    assert clauses == ["`owner_id` IN (SELECT `id` FROM `owners` WHERE `id` = ? "
+                       "OR `parent_id` = ?)"]
+    assert params == [5, 5]
+    assert crud._where(MAPPED, _request(with_kids=False))[0] == ["`owner_id` = ?"]
+
+
+@pytest.mark.parametrize("spec", [{"ops": ["gte", "lte"], "param": "x"},
+                                  {"ops": ["in"], "map": {"a": 1}},
+                                  {"ops": ["null"], "param": "x"}])
+def test_param_and_map_need_one_plain_operator(spec):
+    with pytest.raises(ValueError, match="exactly one operator"):
+        crud.CrudConfig.from_dict({"table": "t", "columns": ["id"], "filters": {"f": spec}})
