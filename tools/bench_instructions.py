@@ -14,6 +14,7 @@ the servers get minutes to start and the request counts stay in the thousands.
 from __future__ import annotations
 
 import http.client
+import os
 import shutil
 import subprocess
 import tempfile
@@ -89,7 +90,7 @@ def count(kind: str, env: dict[str, str], warm_up: Callable[[int], None],
     zeroed before and dumped after: its instructions divided by what the phase returns (the
     requests or tasks it served)."""
     with tempfile.TemporaryDirectory(prefix="tm-callgrind-") as tmp:
-        directory = Path(tmp)
+        directory = Path(os.environ.get("BENCH_KEEP_CALLGRIND") or tmp)
         wrapper = ("valgrind", "--tool=callgrind", "--trace-children=yes",
                    f"--callgrind-out-file={directory}/cg.%p.out")
         one = {**env, "TASKMANAGER_WORKERS": "1", "TASKMANAGER_THREADS": "1"}
