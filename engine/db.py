@@ -319,4 +319,6 @@ def _rollback(raw: sqlite3.Connection) -> None:
 
 def yoyo_url(database_url: str) -> str:
     """The same database in yoyo's URL form."""
-    return database_url.replace("mysql+pymysql://", "mysql://", 1)
+    for driver in ("mysql+pymysql://", "mysql+mysqlclient://"):  # yoyo migrates with PyMySQL
+        database_url = database_url.replace(driver, "mysql://", 1)
+    return database_url

@@ -1,4 +1,5 @@
-"""MySQL/MariaDB through PyMySQL: a per-process pool, and one round trip per statement batch."""
+"""MySQL/MariaDB through PyMySQL (or mysqlclient, engine/db_mysqlclient.py): a per-process pool,
+and one round trip per statement batch."""
 
 from __future__ import annotations
 
@@ -191,6 +192,8 @@ class MySQLDatabase(Database):
 
     def __init__(self, url: str, pool_size: int = 4) -> None:
         parts = urlsplit(url)
+        # NOTE: mysql+mysqlclient:// picks the C driver (engine/db_mysqlclient.py), an extra.
+        self.driver = "mysqlclient" if parts.scheme == "mysql+mysqlclient" else "pymysql"
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         self.params = {
             "host": parts.hostname or "127.0.0.1",
@@ -216,7 +219,12 @@ class MySQLDatabase(Database):
         self._forks = FORKS.count
 
     def connect(self) -> pymysql.connections.Connection:
-        raw = pymysql.connect(**self.params)
+        if self.driver == "mysqlclient":
+            from engine import db_mysqlclient  # only where chosen: an optional dependency
+
+            raw = db_mysqlclient.connect(self.params)
+        else:
+            raw = pymysql.connect(**self.params)
         with raw.cursor() as cursor:
             cursor.execute("SET time_zone = '+00:00'")
             cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
