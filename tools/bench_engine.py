@@ -62,6 +62,7 @@ SAME_HEADERS = ("content-type", "cache-control", "x-content-type-options", "x-fr
                 "referrer-policy", "content-security-policy")
 DEFAULT_MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
 TARGET = 0.95
+LIFECYCLE_TARGET = 0.90  # issue 17: claim+complete, engine / hand-written instructions
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -267,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{setup}\n\n{text}\n")
     low = min(ratios.values())
     measured = "throughput" if args.measure == "throughput" else "instruction"
-    print(f"lowest {measured} ratio {low:.1%} (target: engine >= {TARGET:.0%} of hand-written)")
+    target = LIFECYCLE_TARGET if args.lifecycle else TARGET
+    print(f"lowest {measured} ratio {low:.1%} (target: engine >= {target:.0%} of hand-written)")
     return 1 if args.min_ratio is not None and low < args.min_ratio else 0
 
 
