@@ -1,18 +1,18 @@
-"""engine/json_encode.py: orjson where it writes what the standard encoder means, else the latter."""
+"""engine/json_encode.py: orjson where it means what the standard encoder writes, else that."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from decimal import Decimal
-from enum import Enum
+from enum import StrEnum
 
 import pytest
 
 from engine.json_encode import _STANDARD, dumps
 
 
-class Colour(str, Enum):
+class Colour(StrEnum):
     RED = "red"
 
 
