@@ -52,8 +52,6 @@ class Cursor(MySQLdb.cursors.Cursor):  # type: ignore[misc]
 
 
 class Connection(MySQLdb.connections.Connection):  # type: ignore[misc]
-    default_cursor = Cursor
-
     def escape(self, value: Any, mapping: Any = None) -> Any:  # type: ignore[override]
         if mapping is not None:  # MySQLdb's own call, from `literal`
             return super().escape(value, mapping)
@@ -77,7 +75,7 @@ class Connection(MySQLdb.connections.Connection):  # type: ignore[misc]
 
 def connect(params: dict[str, Any]) -> Connection:
     """A connection from PyMySQL-style `params` (engine/db_mysql.MySQLDatabase.params)."""
-    options = {**params, "conv": _CONVERSIONS}
+    options = {**params, "conv": _CONVERSIONS, "cursorclass": Cursor}
     if options.get("database") is None:
         options.pop("database", None)
     try:
