@@ -9,6 +9,8 @@ callgrind dump them: the user-space instructions of master and worker, divided b
 The kernel's share (sockets, epoll) is not counted. It is the same for both servers, so the real
 CPU ratio lies between this one and 100%. Under valgrind a server runs ~50x slower, which is why
 the servers get minutes to start and the request counts stay in the thousands.
+
+`BENCH_KEEP_CALLGRIND=DIR` keeps the dumps (cg.PID.out.N) in DIR for `callgrind_annotate`.
 """
 
 from __future__ import annotations
