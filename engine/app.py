@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
 import time
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import falcon
@@ -29,6 +26,7 @@ from engine.errors import (
     UnsupportedMediaType,
 )
 from engine.etag import etag_of, none_match
+from engine.json_encode import dumps
 from engine.metrics import record_request
 from engine.openapi import build_spec
 from engine.proxies import TrustedProxies
@@ -45,24 +43,6 @@ SECURITY_HEADERS = (("x-content-type-options", "nosniff"), ("x-frame-options", "
                      ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"))
 _EXPOSED_HEADERS = ("X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
                     "X-RateLimit-Reset, ETag")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="microseconds") + "Z"
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, bytes):
-        return value.decode()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-# PERF: one encoder for the process; json.dumps with options builds a new one per call.
-_ENCODER = json.JSONEncoder(default=_json_default, separators=(",", ":"), ensure_ascii=False)
-
-
-def dumps(value: Any) -> bytes:
-    return _ENCODER.encode(value).encode()
 
 
 def _send(resp: falcon.Response, status: int, body: Any,

@@ -32,7 +32,8 @@ def _positive_float(raw: str) -> float:
 
 
 def _database_url(raw: str) -> str:
-    if not raw.startswith(("sqlite:///", "mysql://", "mysql+pymysql://")):
+    if not raw.startswith(("sqlite:///", "mysql://", "mysql+pymysql://",
+                           "mysql+mysqlclient://")):
         raise ValueError("must start with sqlite:/// or mysql://")
     return raw
 
@@ -96,7 +97,8 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "sqlite:///taskmanager.db", _database_url,
-            "Database: sqlite:///path.db (embedded) or mysql://user:pass@host:port/db."),
+            "Database: sqlite:///path.db (embedded) or mysql://user:pass@host:port/db "
+            "(PyMySQL; mysql+mysqlclient://... for the C driver, the `mysqlclient` extra)."),
     Setting("BIND", "127.0.0.1:8000", _bind, "Address gunicorn listens on (HOST:PORT)."),
     Setting("WORKERS", "2", _positive_int, "Number of gunicorn worker processes."),
     Setting("THREADS", "8", _positive_int,

@@ -1,4 +1,5 @@
-"""MySQL/MariaDB through PyMySQL: a per-process pool, and one round trip per statement batch."""
+"""MySQL/MariaDB through PyMySQL (or mysqlclient, engine/db_mysqlclient.py): a per-process pool,
+and one round trip per statement batch."""
 
 from __future__ import annotations
 
@@ -30,6 +31,21 @@ _MYSQL_CONVERSIONS = dict(pymysql.converters.conversions)
 _MYSQL_CONVERSIONS[FIELD_TYPE.TINY] = lambda raw: raw not in ("0", b"0")
 
 
+# PERF: the last datetime literal, as engine/db.py's _adapt_datetime: a state change writes
+# its one `now` into several columns and rows.
+_last_literal: tuple[datetime | None, str] = (None, "")
+
+
+def _datetime_literal(value: datetime) -> str:
+    global _last_literal
+    last = _last_literal
+    if last[0] is value:
+        return last[1]
+    text = f"'{value.isoformat(' ')}'"  # PyMySQL's form: microseconds if any
+    _last_literal = (value, text)
+    return text
+
+
 def _literals(raw: Any, params: Sequence[Any]) -> tuple[str, ...]:
     """`params` as SQL literals, exactly as PyMySQL's `escape` writes them.
 
@@ -45,7 +61,7 @@ def _literals(raw: Any, params: Sequence[Any]) -> tuple[str, ...]:
         elif value is None:
             out.append("NULL")
         elif kind is datetime and value.tzinfo is None:
-            out.append(f"'{value.isoformat(' ')}'")  # PyMySQL's form: microseconds if any
+            out.append(_datetime_literal(value))
         else:
             out.append(raw.escape(value))
     return tuple(out)
@@ -176,6 +192,8 @@ class MySQLDatabase(Database):
 
     def __init__(self, url: str, pool_size: int = 4) -> None:
         parts = urlsplit(url)
+        # NOTE: mysql+mysqlclient:// picks the C driver (engine/db_mysqlclient.py), an extra.
+        self.driver = "mysqlclient" if parts.scheme == "mysql+mysqlclient" else "pymysql"
         options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
         self.params = {
             "host": parts.hostname or "127.0.0.1",
@@ -201,7 +219,12 @@ class MySQLDatabase(Database):
         self._forks = FORKS.count
 
     def connect(self) -> pymysql.connections.Connection:
-        raw = pymysql.connect(**self.params)
+        if self.driver == "mysqlclient":
+            from engine import db_mysqlclient  # only where chosen: an optional dependency
+
+            raw = db_mysqlclient.connect(self.params)
+        else:
+            raw = pymysql.connect(**self.params)
         with raw.cursor() as cursor:
             cursor.execute("SET time_zone = '+00:00'")
             cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")

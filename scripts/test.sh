@@ -6,7 +6,10 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then "$PYTHON" -m venv .venv; fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test,bench]'
+# mysqlclient (the optional C MySQL driver, tests/e2e/test_mysql_drivers.py) builds against libmariadb.
+if ! pkg-config --exists libmariadb 2>/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then apt-get install -y -q libmariadb-dev pkg-config >/dev/null || true; fi
+if pkg-config --exists libmariadb 2>/dev/null; then EXTRAS=test,bench,mysqlclient; else EXTRAS=test,bench; fi
+.venv/bin/python -m pip install --quiet -e ".[$EXTRAS]"
 # The dashboard tests (tests/e2e/test_dashboard.py) drive Debian's Chromium; never `playwright install`.
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then apt-get install -y -q chromium >/dev/null || true; fi
 # The engine benchmark's smoke test also drives wrk, Debian's HTTP load generator, when it is there.

@@ -31,6 +31,9 @@ from engine.db import Database
 ROOT = Path(__file__).resolve().parent.parent
 MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The MySQL driver of the servers under test: pymysql (mysql://) or mysqlclient, the C extra
+# (mysql+mysqlclient://; .ci/run runs the MySQL lifecycle tests again with it).
+MYSQL_DRIVER = os.environ.get("TASKMANAGER_TEST_MYSQL_DRIVER", "pymysql")
 DIALECTS = ["sqlite", "mysql"]
 _counter = itertools.count()
 
@@ -64,7 +67,7 @@ class TestDatabase:
 @contextlib.contextmanager
 def fresh_database(dialect: str, tmp_path: Path, migrate: bool = True,
                    seed: bool = True, mysql_url: str = MYSQL_URL,
-                   **settings: str) -> Iterator[TestDatabase]:
+                   mysql_driver: str = MYSQL_DRIVER, **settings: str) -> Iterator[TestDatabase]:
     """Create an empty database of `dialect` (MySQL: on the server of `mysql_url`); optionally
     migrate and seed it."""
     name = f"tm_test_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
@@ -76,7 +79,8 @@ def fresh_database(dialect: str, tmp_path: Path, migrate: bool = True,
         with contextlib.closing(_mysql_admin(mysql_url)) as admin:
             admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
         parts = urlsplit(mysql_url)
-        url = urlunsplit(parts._replace(path="/" + name))
+        scheme = "mysql+mysqlclient" if mysql_driver == "mysqlclient" else parts.scheme
+        url = urlunsplit(parts._replace(scheme=scheme, path="/" + name))
     else:
         url = f"sqlite:///{tmp_path / (name + '.db')}"
     env = {"TASKMANAGER_DATABASE_URL": url, **{f"TASKMANAGER_{k.upper()}": v

@@ -9,15 +9,19 @@ callgrind dump them: the user-space instructions of master and worker, divided b
 The kernel's share (sockets, epoll) is not counted. It is the same for both servers, so the real
 CPU ratio lies between this one and 100%. Under valgrind a server runs ~50x slower, which is why
 the servers get minutes to start and the request counts stay in the thousands.
+
+`BENCH_KEEP_CALLGRIND=DIR` keeps the dumps (cg.PID.out.N) in DIR for `callgrind_annotate`.
 """
 
 from __future__ import annotations
 
 import http.client
+import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tools.bench_servers import Server
@@ -64,24 +68,44 @@ def _get(conn: http.client.HTTPConnection, target: str, headers: dict[str, str],
 def measure(kind: str, env: dict[str, str], targets: tuple[str, ...], headers: dict[str, str],
             requests: int) -> dict[str, float]:
     """Instructions per request of server `kind` for each of `targets`."""
+
+    def warm_up(port: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        for target in targets:
+            _get(conn, target, headers, WARMUP_REQUESTS)
+        conn.close()
+
+    def phase(target: str) -> Callable[[int], float]:
+        def run(port: int) -> float:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            _get(conn, target, headers, requests)
+            conn.close()
+            return requests
+        return run
+
+    return count(kind, env, warm_up, {target: phase(target) for target in targets})
+
+
+def count(kind: str, env: dict[str, str], warm_up: Callable[[int], None],
+          phases: dict[str, Callable[[int], float]]) -> dict[str, float]:
+    """Run server `kind` under callgrind; call `warm_up(port)`, then each phase with the counters
+    zeroed before and dumped after: its instructions divided by what the phase returns (the
+    requests or tasks it served)."""
     with tempfile.TemporaryDirectory(prefix="tm-callgrind-") as tmp:
-        directory = Path(tmp)
+        directory = Path(os.environ.get("BENCH_KEEP_CALLGRIND") or tmp)
         wrapper = ("valgrind", "--tool=callgrind", "--trace-children=yes",
                    f"--callgrind-out-file={directory}/cg.%p.out")
         one = {**env, "TASKMANAGER_WORKERS": "1", "TASKMANAGER_THREADS": "1"}
         server = Server.start(kind, one, directory / "server.log", wrapper, START_TIMEOUT)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
-            for target in targets:
-                _get(conn, target, headers, WARMUP_REQUESTS)
+            warm_up(server.port)
             pids = server.pids()
             found = {}
-            for number, target in enumerate(targets, start=1):
+            for number, (name, phase) in enumerate(phases.items(), start=1):
                 _control("--zero", pids)
-                _get(conn, target, headers, requests)
+                served = phase(server.port)
                 _control("--dump", pids)
-                found[target] = _dumped(directory, number, pids) / requests
-            conn.close()
+                found[name] = _dumped(directory, number, pids) / served
             return found
         finally:
             pids = server.pids()

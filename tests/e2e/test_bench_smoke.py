@@ -46,3 +46,28 @@ def test_the_instruction_count_benchmark_prints_its_table() -> None:
         engine, hand = (int(cell.strip().replace(",", "")) for cell in row.split("|")[2:4])
         assert engine > 100_000 and hand > 100_000, row  # a whole server's work, not a stub
     assert "lowest instruction ratio" in done.stdout
+
+
+def test_the_lifecycle_instruction_count_prints_its_table() -> None:
+    if shutil.which("valgrind") is None:
+        if IN_CI:
+            pytest.fail("valgrind is required in CI", pytrace=False)
+        pytest.skip("valgrind is not installed")
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.bench_engine", "--db", "sqlite", "--measure",
+         "instructions", "--lifecycle", "--lifecycles", "3", "--batches", "1"],
+        cwd=ROOT, env=cli_env({}), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| lifecycle | engine instructions/task | hand-written instructions/task |" \
+        in done.stdout
+    for phase in ("single", "batch-50"):
+        row = next(line for line in done.stdout.splitlines() if line.startswith(f"| {phase} "))
+        engine, hand = (int(cell.strip().replace(",", "")) for cell in row.split("|")[2:4])
+        assert engine > 100_000 and hand > 100_000, row  # a whole server's work, not a stub
+    assert "(target: engine >= 90% of hand-written)" in done.stdout
+
+
+def test_lifecycle_needs_the_instruction_count() -> None:
+    done = subprocess.run([sys.executable, "-m", "tools.bench_engine", "--lifecycle"],
+                          cwd=ROOT, env=cli_env({}), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--lifecycle goes with --measure instructions" in done.stderr
