@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.db import POSTGRES_SCHEMES, dialect_of_url
+
 ENV_PREFIX = "TASKMANAGER_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,8 +34,8 @@ def _positive_float(raw: str) -> float:
 
 
 def _database_url(raw: str) -> str:
-    if not raw.startswith(("sqlite:///", "mysql://", "mysql+pymysql://")):
-        raise ValueError("must start with sqlite:/// or mysql://")
+    if not raw.startswith(("sqlite:///", "mysql://", "mysql+pymysql://", *POSTGRES_SCHEMES)):
+        raise ValueError("must start with sqlite:///, mysql:// or postgresql://")
     return raw
 
 
@@ -112,7 +114,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CORS_ORIGINS", "", _csv,
             "Comma-separated origins allowed by CORS ('*' for any); empty disables CORS."),
     Setting("AUTH", "auto", _choice("auto", "on", "off"),
-            "API key auth: on, off, or auto (on for MySQL, off for SQLite)."),
+            "API key auth: on, off, or auto (on for MySQL and PostgreSQL, off for SQLite)."),
     Setting("HANDLER_MODULES", "handlers", _module_list,
             "Comma-separated Python modules that register custom handlers."),
     Setting("MIGRATIONS_DIR", str(PROJECT_ROOT / "migrations"), str,
@@ -166,12 +168,12 @@ class Config:
 
     @property
     def dialect(self) -> str:
-        return "sqlite" if self.database_url.startswith("sqlite") else "mysql"
+        return dialect_of_url(self.database_url)
 
     @property
     def auth_enabled(self) -> bool:
         if self.auth == "auto":
-            return self.dialect == "mysql"
+            return self.dialect != "sqlite"
         return bool(self.auth == "on")
 
     def with_overrides(self, **overrides: str) -> Config:

@@ -17,7 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from engine.db import Connection, placeholders
+from engine.db import Connection, is_error, placeholders
 from engine.errors import BadRequest, Conflict, NotFound
 from engine.registry import Request, Result
 from engine.validation import INT64_MAX, INT64_MIN
@@ -353,10 +353,10 @@ def _keyed(request: Request, config: CrudConfig, value: Any) -> Request:
 
 
 def _constraint_error(exc: Exception) -> Exception:
-    if type(exc).__name__ == "IntegrityError":
+    if is_error(exc, "IntegrityError"):
         return Conflict("The change breaks a uniqueness or reference rule of the table.",
                         code="CONSTRAINT_VIOLATION")
-    if type(exc).__name__ == "DataError":  # MySQL strict mode: too long, out of range
+    if is_error(exc, "DataError"):  # MySQL strict mode, PostgreSQL: too long, out of range
         return BadRequest("A value does not fit its column (too long or out of range).",
                           code="VALUE_OUT_OF_RANGE")
     return exc

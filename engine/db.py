@@ -1,7 +1,8 @@
-"""Database access for SQLite and MySQL/MariaDB behind one small interface.
+"""Database access for SQLite, MySQL/MariaDB and PostgreSQL behind one small interface.
 
-SQL is written once with `?` placeholders; for MySQL they become `%s`. Timestamps are naive
-`datetime` values in UTC on both dialects (MySQL sessions run with time_zone '+00:00').
+SQL is written once with `?` placeholders; for MySQL and PostgreSQL they become `%s`.
+Timestamps are naive `datetime` values in UTC on every dialect (MySQL sessions run with
+time_zone '+00:00', PostgreSQL ones with TimeZone UTC).
 """
 
 from __future__ import annotations
@@ -85,6 +86,21 @@ def _to_mysql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
+def dialect_of_url(url: str) -> str:
+    """`sqlite`, `mysql` or `postgresql`, from a `DATABASE_URL`."""
+    if url.startswith("sqlite"):
+        return "sqlite"
+    return "postgresql" if url.startswith(POSTGRES_SCHEMES) else "mysql"
+
+
+def is_error(exc: BaseException, kind: str) -> bool:
+    """`exc` is the DB-API error `kind` (`IntegrityError`, `DataError`) of any driver."""
+    return any(cls.__name__ == kind for cls in type(exc).__mro__)
+
+
 def placeholders(count: int) -> str:
     """`?, ?, ?` for an IN list of `count` values."""
     return ", ".join("?" * count)
@@ -166,6 +182,10 @@ class Database:
     def from_url(url: str, pool_size: int = 4) -> Database:
         if url.startswith("sqlite:///"):
             return SQLiteDatabase(url[len("sqlite:///"):])
+        if url.startswith(POSTGRES_SCHEMES):
+            from engine.db_postgres import PostgresDatabase  # it builds on this module
+
+            return PostgresDatabase(url, pool_size)
         from engine.db_mysql import MySQLDatabase  # it builds on this module
 
         return MySQLDatabase(url, pool_size)
@@ -306,5 +326,8 @@ def _rollback(raw: sqlite3.Connection) -> None:
 
 
 def yoyo_url(database_url: str) -> str:
-    """The same database in yoyo's URL form."""
+    """The same database in yoyo's URL form (yoyo's psycopg 3 backend for PostgreSQL)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if database_url.startswith(scheme):
+            return "postgresql+psycopg://" + database_url[len(scheme):]
     return database_url.replace("mysql+pymysql://", "mysql://", 1)

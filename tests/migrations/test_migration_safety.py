@@ -24,6 +24,8 @@ __depends__ = {"0003_task_progress"}
 
 steps = [dialect_step(sqlite=["CREATE TABLE zz_probe (id INTEGER PRIMARY KEY)"],
                       mysql=["CREATE TABLE zz_probe (id INT PRIMARY KEY) ENGINE=InnoDB"],
+                      postgresql=["CREATE TABLE zz_probe (id INTEGER PRIMARY KEY)"],
+                      rollback_postgresql=["DROP TABLE zz_probe"],
                       rollback_sqlite=["DROP TABLE zz_probe"],
                       rollback_mysql=["DROP TABLE zz_probe"])]
 '''
@@ -108,8 +110,8 @@ def test_dry_run_prints_the_dialects_sql_and_runs_nothing(
         (folder / "0099_probe.py").write_text(NEW_MIGRATION)
         code, out, _ = migrate(db, capsys, "apply", dry_run=True)
         assert out.startswith(f"-- 0099_probe ({dialect})\n")
-        expected = ("CREATE TABLE zz_probe (id INTEGER PRIMARY KEY);" if dialect == "sqlite"
-                    else "CREATE TABLE zz_probe (id INT PRIMARY KEY) ENGINE=InnoDB;")
+        expected = ("CREATE TABLE zz_probe (id INT PRIMARY KEY) ENGINE=InnoDB;"
+                    if dialect == "mysql" else "CREATE TABLE zz_probe (id INTEGER PRIMARY KEY);")
         assert expected in out and "0001_engine_tables" not in out
         code, out, _ = migrate(db, capsys, "status")
         assert code == 1 and "pending  0099_probe" in out
