@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -19,7 +20,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
 
-from engine.db import _MAX_ATTEMPTS, FORKS, Connection, Database, _to_mysql
+from engine.db import _MAX_ATTEMPTS, FORKS, Connection, Database
 from engine.errors import DatabaseFull, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,15 @@ class _BoolLoader(Loader):
         return bytes(data) not in (b"0", b"")
 
 
+@lru_cache(maxsize=1024)
+def to_postgres(sql: str) -> str:
+    """`?` as `%s`, and identifiers quoted MySQL's way (engine/crud.py) in double quotes.
+
+    NOTE: SQL text never holds a backtick or `?` inside a literal: values are parameters.
+    """
+    return sql.replace("%", "%%").replace("?", "%s").replace("`", '"')
+
+
 def conninfo(url: str) -> str:
     """The libpq URL: `postgres(ql)://` with our timeouts unless the query sets them."""
     parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://", 1))
@@ -71,7 +81,8 @@ def connect(url: str) -> psycopg.Connection[Any]:
 
 
 class PostgresConnection(Connection):
-    """`?` placeholders as `%s`; `insert` reads the new id with RETURNING."""
+    """`?` placeholders as `%s`; `insert` reads the new id with RETURNING (tables it writes have
+    an `id` column, as MySQL's `lastrowid` needs an AUTO_INCREMENT one)."""
 
     def __init__(self, raw: Any) -> None:
         super().__init__(raw, "postgresql")
@@ -79,7 +90,7 @@ class PostgresConnection(Connection):
 
     def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
         cursor = self.raw.cursor()
-        cursor.execute(_to_mysql(sql), tuple(params))
+        cursor.execute(to_postgres(sql), tuple(params))
         return cursor
 
     def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -89,7 +100,7 @@ class PostgresConnection(Connection):
         if not rows:
             return 0
         cursor = self.raw.cursor()
-        cursor.executemany(_to_mysql(sql), [tuple(row) for row in rows])
+        cursor.executemany(to_postgres(sql), [tuple(row) for row in rows])
         count: int = cursor.rowcount
         cursor.close()
         return count
