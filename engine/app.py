@@ -39,7 +39,7 @@ log = logging.getLogger("taskmanager")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 # NOTE: JSON is never a page; should a browser render one anyway, it may load nothing.
-_SECURITY_HEADERS = (("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
+SECURITY_HEADERS = (("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"),
                      ("referrer-policy", "no-referrer"),
                      ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"))
 _EXPOSED_HEADERS = ("X-Request-ID, Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, "
@@ -89,7 +89,7 @@ class Hygiene:
         context.request_id = given if given and _REQUEST_ID.match(given) \
             else os.urandom(16).hex()
         # NOTE: set before routing, so the HTML pages replace the CSP with their own.
-        resp.set_headers(_SECURITY_HEADERS)
+        resp.set_headers(SECURITY_HEADERS)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response,
                          resource: Any, req_succeeded: bool) -> None:

@@ -136,6 +136,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("TRUSTED_PROXIES", "", _networks,
             "Comma-separated IPs/CIDRs of reverse proxies whose X-Forwarded-For is believed; "
             "empty: the client is the TCP peer."),
+    Setting("TASK_LOG_MAX_LINES", "10000", _positive_int,
+            "Most log lines a worker can add to one task (POST /api/tasks/{id}/logs); later "
+            "lines are dropped and one warning line says so. Status lines are always written."),
+    Setting("SCHEDULER", "on", _choice("on", "off"),
+            "Whether each server process ticks the recurring schedules in a background thread "
+            "(off: run `taskmanager scheduler` instead, or nothing is enqueued)."),
+    Setting("SCHEDULER_INTERVAL", "5.0", _positive_float,
+            "Seconds between scheduler ticks of a process (jittered by 20%)."),
     Setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"),
             "Log level of the server and CLI."),
     Setting("LOG_FORMAT", "text", _choice("text", "json"),

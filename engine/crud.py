@@ -17,6 +17,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from engine import iso_time
 from engine.db import Connection, is_error, placeholders
 from engine.errors import BadRequest, Conflict, NotFound
 from engine.registry import Request, Result
@@ -30,9 +31,36 @@ OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "lte": "<=", "gt": ">", "gte": ">
 
 @dataclass(frozen=True)
 class Filter:
+    """`?column__op=value`; `param` renames a one-operator filter's query parameter, and `map`
+    turns the query's names into the stored values (e.g. `level=warning` → `level_no >= 30`)."""
+
     column: str
     ops: tuple[str, ...]
     schema: Mapping[str, Any]
+    param: str | None = None
+    map: Mapping[str, Any] | None = None
+    # `type: datetime` in the config: ISO 8601 values, compared as naive UTC (engine.iso_time)
+    datetime: bool = False
+
+    def names(self) -> list[tuple[str, str]]:
+        """(query parameter, operator) pairs."""
+        if self.param:
+            return [(self.param, self.ops[0])]
+        return [(self.column if op == "eq" else f"{self.column}__{op}", op) for op in self.ops]
+
+    def value(self, name: str, raw: Any) -> Any:
+        if self.datetime:
+            return iso_time.parse(name, raw)
+        return raw if self.map is None else self.map[raw]
+
+
+@dataclass(frozen=True)
+class Children:
+    """With `?param=true`, a list under `/parents/{id}` also has the rows of the parent's
+    children: the rows of the parent table whose `column` holds `id`."""
+
+    column: str
+    param: str = "include_children"
 
 
 @dataclass(frozen=True)
@@ -55,6 +83,7 @@ class CrudConfig:
     not_found_code: str = "NOT_FOUND"
     # (table, key): the row a list's path filter belongs to; missing, the list is a 404
     parent: tuple[str, str] | None = None
+    children: Children | None = None
     # list SQL by the shape of the request (clauses and sort), built once per shape
     sql_cache: dict[tuple[Any, ...], tuple[str, str, tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False)
@@ -65,9 +94,7 @@ class CrudConfig:
         for column, spec in (raw.get("filters") or {}).items():
             if isinstance(spec, list):
                 spec = {"ops": spec}
-            _check_ops(column, spec.get("ops", ["eq"]))
-            filters.append(Filter(column, tuple(spec.get("ops", ["eq"])),
-                                  spec.get("schema", {"type": "string", "maxLength": 255})))
+            filters.append(_filter(column, spec))
         key = raw.get("key", "id")
         default_sort = raw.get("default_sort") or [key]
         if raw.get("parent") and not raw.get("path_filters"):
@@ -85,6 +112,8 @@ class CrudConfig:
             not_found_code=raw.get("not_found_code", "NOT_FOUND"),
             parent=((raw["parent"]["table"], raw["parent"].get("key", "id"))
                     if raw.get("parent") else None),
+            children=(Children(**raw["parent"]["children"])
+                      if (raw.get("parent") or {}).get("children") else None),
         )
 
     def identifiers(self) -> set[str]:
@@ -106,9 +135,11 @@ class CrudConfig:
             choices = [c for s in self.sort for c in (s, "-" + s)]
             properties["sort"] = {"type": "array", "items": {"enum": choices}, "maxItems": 4,
                                   "description": "Comma-separated columns; '-' for descending."}
+        if self.children:
+            properties[self.children.param] = {
+                "type": "boolean", "description": "Also the rows of the children."}
         for flt in self.filters:
-            for op in flt.ops:
-                name = flt.column if op == "eq" else f"{flt.column}__{op}"
+            for name, op in flt.names():
                 if op == "in":
                     properties[name] = {"type": "array", "items": flt.schema, "maxItems": 100}
                 elif op == "null":
@@ -116,6 +147,25 @@ class CrudConfig:
                 else:
                     properties[name] = dict(flt.schema)
         return {"type": "object", "properties": properties, "additionalProperties": False}
+
+
+def _filter(column: str, spec: Mapping[str, Any]) -> Filter:
+    ops = tuple(spec.get("ops", ["eq"]))
+    _check_ops(column, ops)
+    mapping = spec.get("map")
+    if (spec.get("param") or mapping) and (len(ops) != 1 or ops[0] in ("in", "null")):
+        raise ValueError(f"filter {column!r}: 'param' and 'map' need exactly one operator "
+                         "(not in or null)")
+    is_datetime = spec.get("type") == "datetime"
+    if is_datetime and (spec.get("param") or mapping):
+        raise ValueError(f"filter {column!r}: 'type: datetime' takes no 'param' or 'map'")
+    default = iso_time.SCHEMA if is_datetime else {"type": "string", "maxLength": 255}
+    schema = spec.get("schema", default)
+    if mapping:  # the names are the allowed values; anything else is a 400
+        schema = {**schema, "enum": list(mapping)}
+        schema.pop("type", None), schema.pop("maxLength", None)
+    return Filter(column, ops, schema, spec.get("param"), dict(mapping) if mapping else None,
+                  is_datetime)
 
 
 def _check_ops(column: str, ops: Any) -> None:
@@ -150,23 +200,29 @@ def _select(config: CrudConfig) -> str:
 
 def _where(config: CrudConfig, request: Request) -> tuple[list[str], list[Any]]:
     clauses, params = [], []
-    for param, column in config.path_filters.items():
+    for index, (param, column) in enumerate(config.path_filters.items()):
+        if index == 0 and config.children and request.query.get(config.children.param):
+            assert config.parent is not None
+            table, key = config.parent
+            clauses.append(f"{q(column)} IN (SELECT {q(key)} FROM {q(table)} WHERE {q(key)} = ? "
+                           f"OR {q(config.children.column)} = ?)")
+            params.extend([request.path[param]] * 2)
+            continue
         clauses.append(f"{q(column)} = ?")
         params.append(request.path[param])
     for flt in config.filters:
-        for op in flt.ops:
-            name = flt.column if op == "eq" else f"{flt.column}__{op}"
+        for name, op in flt.names():
             if name not in request.query:
                 continue
             value = request.query[name]
             if op == "in":
                 clauses.append(f"{q(flt.column)} IN ({placeholders(len(value))})")
-                params.extend(value)
+                params.extend(flt.value(name, item) for item in value)
             elif op == "null":
                 clauses.append(f"{q(flt.column)} IS {'' if value else 'NOT '}NULL")
             else:
                 clauses.append(f"{q(flt.column)} {OPERATORS[op]} ?")
-                params.append(value)
+                params.append(flt.value(name, value))
     return clauses, params
 
 

@@ -88,6 +88,30 @@ def handler(name: str, *, write: bool = True,
     return register
 
 
+# Background services of the handler modules: `func(config, database)`, each run in a daemon
+# thread of every server process (e.g. the scheduler's ticker); they return when STOPPING is set.
+SERVICES: dict[str, Callable[[Any, Any], None]] = {}
+
+
+def service(name: str) -> Callable[[Callable[[Any, Any], None]], Callable[[Any, Any], None]]:
+    """Register `func(config, database)` to run in the background of each server process."""
+
+    def register(func: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+        SERVICES[name] = func
+        return func
+
+    return register
+
+
+def start_services(config: Any, database: Any) -> list[threading.Thread]:
+    """Start every registered service in a daemon thread of this process."""
+    threads = [threading.Thread(target=func, args=(config, database), name=f"service-{name}",
+                                daemon=True) for name, func in SERVICES.items()]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
 def load_handler_modules(modules: Iterable[str]) -> dict[str, Handler]:
     """Import the modules that register handlers; return the registry."""
     for module in modules:

@@ -51,7 +51,8 @@ ENTRY_SCHEMA = {
                 "parent": {"type": "object", "additionalProperties": False,
                            "required": ["table"],
                            "properties": {"table": {"type": "string"},
-                                          "key": {"type": "string"}}},
+                                          "key": {"type": "string"},
+                                          "children": {"type": "object"}}},
             },
         },
         **{name: _OBJECT for name in _JSON_SCHEMA_FIELDS},
@@ -119,8 +120,9 @@ def _entry_problems(entry: dict[str, Any], handlers: set[str]) -> list[str]:
     else:
         try:
             config = crud.CrudConfig.from_dict(entry["crud"])
-            bad = sorted(n for n in config.identifiers() | set(config.parent or ())
-                         if not crud.IDENTIFIER.match(str(n)))
+            names = config.identifiers() | set(config.parent or ())
+            names |= {config.children.column} if config.children else set()
+            bad = sorted(n for n in names if not crud.IDENTIFIER.match(str(n)))
             if bad:
                 problems.append(f"crud names invalid identifiers: {bad}")
             reason = check_schema(config.list_query_schema())

@@ -11,8 +11,10 @@ from gunicorn.app.base import BaseApplication
 
 from engine.app import create_app
 from engine.config import Config, ConfigError
+from engine.db import Database
+from engine.gunicorn_worker import JsonErrorWorker
 from engine.logs import gunicorn_logconfig
-from engine.registry import STOPPING
+from engine.registry import STOPPING, start_services
 
 log = logging.getLogger("taskmanager")
 ACCESS_LOG_FORMAT = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms id=%({x-request-id}o)s'
@@ -34,7 +36,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
             # NOTE: gthread, never sync: long polls and event streams hold a thread for
             # seconds to minutes; a sync worker would serve nothing else meanwhile and be
             # killed by the arbiter's timeout. gthread's main loop keeps the worker alive.
-            "worker_class": "gthread",
+            # Our subclass answers gunicorn's own errors (431, bad request line) in JSON.
+            "worker_class": JsonErrorWorker,
             "post_worker_init": _stop_streams_on_sigterm,
             "accesslog": "-" if self.access_log else None,
             "access_log_format": ACCESS_LOG_FORMAT,
@@ -68,7 +71,11 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return {"control_socket": str(Path(path).resolve()), "control_socket_disable": False}
 
     def load(self) -> Any:
-        return create_app(self.config)
+        """In each worker process: the app, then the handler modules' background services."""
+        db = Database.from_url(self.config.database_url, self.config.db_pool_size)
+        app = create_app(self.config, db)
+        start_services(self.config, db)
+        return app
 
 
 def _stop_streams_on_sigterm(worker: Any) -> None:

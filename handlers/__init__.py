@@ -12,8 +12,12 @@ from handlers import (  # noqa: F401
     metrics,
     progress,
     rerun,
+    schedule_tick,
+    schedules,
     stats,
     task_create,
+    task_logs,
     task_read,
     task_types,
+    workers,
 )

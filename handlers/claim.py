@@ -14,6 +14,7 @@ from engine.db import Connection, placeholders, utcnow
 from engine.errors import NotFound
 from engine.metrics import CLAIM_WAIT
 from engine.registry import Request, Result, handler
+from handlers.claim_limits import CLAIMED, Slots, cap, full, limited
 from handlers.lifecycle import Status, Transition, fail_or_retry, finish, record_many, type_name
 from handlers.task_read import document
 
@@ -51,10 +52,13 @@ CLAIM = ("UPDATE tasks SET status = 'claimed', claimed_by = ?, claimed_at = ?, h
 # so it is built here instead of read back (PyMySQL spends ~8 us per result column).
 CANDIDATE_COLUMNS = ("id, type_id, parent_id, params, result, error, error_code, priority, "
                      "attempts, max_attempts, lease_seconds, run_after, created_at, completed_at")
-TYPE_BY_ID = "SELECT id, is_active FROM task_types WHERE id = ?"
-TYPE_BY_NAME = "SELECT id, is_active FROM task_types WHERE name = ?"
-TYPES_LIKE = "SELECT id FROM task_types WHERE name LIKE ? AND is_active = 1"
-INACTIVE_TYPES = "SELECT id FROM task_types WHERE is_active = 0"
+TYPE_COLUMNS = f"id, is_active, max_concurrent, {CLAIMED}"
+TYPE_BY_ID = f"SELECT {TYPE_COLUMNS} FROM task_types WHERE id = ?"
+TYPE_BY_NAME = f"SELECT {TYPE_COLUMNS} FROM task_types WHERE name = ?"
+TYPES_LIKE = f"SELECT {TYPE_COLUMNS} FROM task_types WHERE name LIKE ? AND is_active = 1"
+# An any-type claim: the types it must leave out (inactive) or keep within their limit.
+TYPE_RULES = (f"SELECT {TYPE_COLUMNS} FROM task_types "
+              "WHERE is_active = 0 OR max_concurrent IS NOT NULL")
 
 
 def _candidates_sql(dialect: str, column: str | None, descending: bool, by_type: bool,
@@ -62,7 +66,8 @@ def _candidates_sql(dialect: str, column: str | None, descending: bool, by_type:
     order_column = column or "id"
     direction = "DESC" if descending else "ASC"
     hint = HINT[dialect].format(INDEXES[(column, by_type)])
-    where = PENDING[(column is not None, by_type)] + " AND run_after <= ? AND deps_pending = 0"
+    where = (PENDING[(column is not None, by_type)]
+             + " AND run_after <= ? AND deps_pending = 0 AND children_pending = 0")
     if excluded:
         where += f" AND type_id NOT IN ({placeholders(excluded)})"
     order = f"{order_column} {direction}" + (f", id {direction}" if column else "")
@@ -78,7 +83,7 @@ def _types_query(body: dict[str, Any]) -> tuple[str, list[Any]]:
         return TYPE_BY_NAME, [body["type"]]
     if "type_pattern" in body:
         return TYPES_LIKE, [body["type_pattern"]]
-    return INACTIVE_TYPES, []
+    return TYPE_RULES, []
 
 
 def _type_ids(body: dict[str, Any], rows: list[dict[str, Any]]) -> list[int] | None:
@@ -118,15 +123,47 @@ def _pick(conn: Connection, body: dict[str, Any], types: list[dict[str, Any]], l
     descending = (order == "DESC") != (ascending_dir == "DESC")
     type_ids = _type_ids(body, types)
     if type_ids is None:
-        excluded = [row["id"] for row in types]
-        sql = _candidates_sql(conn.dialect, column, descending, False, len(excluded))
-        return conn.fetchall(sql, [now, *excluded, limit])
+        return _pick_any(conn, (column, descending), types, limit, now)
+    slots, capped = Slots(conn), limited(types)
+    type_ids = [type_id for type_id in type_ids if type_id not in full(types)]
+    slots.lock({type_id for type_id in type_ids if type_id in capped})
     sql = _candidates_sql(conn.dialect, column, descending, True, 0)
-    rows = [row for type_id in type_ids for row in conn.fetchall(sql, [type_id, now, limit])]
+    rows = []
+    for type_id in type_ids:
+        room = slots.room(type_id, limit) if type_id in capped else limit
+        if room:
+            rows += conn.fetchall(sql, [type_id, now, room])
     # NOTE: with several types (a pattern) each type's queue is read in index order and
     # merged here; rows locked but not taken are released when this transaction commits.
-    rows.sort(key=lambda r: (r["sort_value"], r["id"]), reverse=descending)
-    return rows[:limit]
+    return _ordered(rows, descending)[:limit]
+
+
+def _ordered(rows: list[dict[str, Any]], descending: bool) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda r: (r["sort_value"], r["id"]), reverse=descending)
+
+
+def _pick_any(conn: Connection, order: tuple[str | None, bool], types: list[dict[str, Any]],
+              limit: int, now: datetime) -> list[dict]:
+    """Any active type: one index scan; rows of limited types beyond their room are dropped.
+
+    PERF: without limited types among the rows this is the single query it always was. When a
+    limited type runs out of room the scan is repeated without it (at most once per such type);
+    rows already taken come back first (this transaction holds them) and are not counted twice.
+    """
+    column, descending = order
+    limited_ids = limited(types)
+    excluded = {row["id"] for row in types if not row["is_active"]} | full(types)
+    slots, taken = Slots(conn), {}
+    while True:
+        sql = _candidates_sql(conn.dialect, column, descending, False, len(excluded))
+        rows = conn.fetchall(sql, [now, *sorted(excluded), limit])
+        if not limited_ids and not taken:
+            return rows
+        slots.lock({row["type_id"] for row in rows} & limited_ids)
+        capped = cap(rows, limited_ids, slots, taken)
+        if not capped or len(rows) < limit or len(taken) >= limit:
+            return _ordered(list(taken.values()), descending)[:limit]
+        excluded |= capped
 
 
 def _waited(run_after: str | None, now: datetime) -> float:
@@ -154,6 +191,8 @@ def claim_tasks(conn: Connection, body: dict[str, Any], limit: int) -> list[dict
     # PERF: the expired leases and the types are read in one round trip (MySQL).
     expired, types = conn.fetch_many([(expired_sql, [now]), _types_query(body)])
     recover_expired(conn, [row["id"] for row in expired], now)
+    if expired:  # NOTE: slots just freed: the counts read with the types are stale
+        types = [{**row, "claimed": 0} for row in types]
     picked = _pick(conn, body, types, limit, now)
     if not picked:
         return []

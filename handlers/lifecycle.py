@@ -14,6 +14,14 @@ from typing import Any
 
 from engine.db import Connection, placeholders, utcnow
 from engine.errors import NotFound
+from handlers.log_lines import (
+    CHILD_LINE,
+    INFO,
+    INSERT_LOG,
+    children_text,
+    log_row,
+    status_line,
+)
 
 
 class Status(StrEnum):
@@ -67,6 +75,8 @@ FINISH_COMPLETED = ("UPDATE tasks SET status = 'completed', result = CASE id {ca
                     "updated_at = ?, lease_expires_at = NULL, claim_lease_seconds = NULL "
                     "WHERE id IN ({ids})")
 CHILD_COUNTS = "SELECT status, COUNT(*) AS n FROM tasks WHERE parent_id = ? GROUP BY status"
+# A parent's unfinished children (the claim skips a task while it has any; migration 0013).
+CHILD_FINISHED = "UPDATE tasks SET children_pending = children_pending - 1 WHERE id = ?"
 
 
 _type_names: dict[int, str] = {}
@@ -113,14 +123,18 @@ class Transition:
 
 
 def record_many(conn: Connection, transitions: list[Transition], now: datetime) -> None:
-    """Write the history rows and outbox events of `transitions` (batched inserts)."""
-    histories, events = [], []
+    """Write the history rows, outbox events and status log lines of `transitions` (batched)."""
+    histories, events, lines = [], [], []
     stamp = now.isoformat(timespec="microseconds") + "Z"
     for t in transitions:
         task, attempt = t.task, t.task.get("attempts", 0)
         if t.history:
             histories.append((task["id"], t.change, t.worker_id, t.message, attempt,
                               t.progress, t.step, now))
+        if t.event_type != "task.progress":  # progress has its own log: the history
+            text = status_line(t.change, t.status, t.previous_status, t.worker_id, attempt,
+                               t.message)
+            lines.append(log_row(task["id"], attempt, INFO, text, None, now))
         if t.event_type is None:
             continue
         payload = {
@@ -135,6 +149,7 @@ def record_many(conn: Connection, transitions: list[Transition], now: datetime) 
                        json.dumps(payload, separators=(",", ":")), now))
     conn.defer_many(INSERT_HISTORY, histories)
     conn.defer_many(INSERT_EVENT[conn.dialect], events)
+    conn.defer_many(INSERT_LOG, lines)
 
 
 def record(conn: Connection, task: dict[str, Any], *, now: datetime, **fields: Any) -> None:
@@ -188,7 +203,8 @@ def finish(conn: Connection, task: dict[str, Any], status: Status, *, now: datet
            message=message or error, transition=str(status))
     _settle_dependents(conn, task["id"], status, now)
     if task.get("parent_id"):
-        settle_parent(conn, task["parent_id"], now)
+        conn.defer(CHILD_FINISHED, [task["parent_id"]])
+        settle_parent(conn, task["parent_id"], now, child=task["id"], child_status=status)
 
 
 def _settle_dependents(conn: Connection, task_id: int, status: Status, now: datetime) -> None:
@@ -240,9 +256,15 @@ def child_counts(conn: Connection, parent_id: int) -> dict[str, int]:
     return counts
 
 
-def settle_parent(conn: Connection, parent_id: int, now: datetime) -> None:
-    """When every child has finished, the parent follows: completed, or failed if any failed."""
+def settle_parent(conn: Connection, parent_id: int, now: datetime, *, child: int,
+                  child_status: str) -> None:
+    """When every child has finished, the parent follows: completed, or failed if any failed.
+
+    Each finished child also leaves an `info` line on the parent with the children's summary.
+    """
     counts = child_counts(conn, parent_id)
+    text = CHILD_LINE.format(child=child, status=child_status, text=children_text(counts))
+    conn.defer_many(INSERT_LOG, [log_row(parent_id, 0, INFO, text, None, now)])
     if counts[Status.PENDING] or counts[Status.CLAIMED]:
         return
     parent = load_task(conn, parent_id, lock=True)

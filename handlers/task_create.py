@@ -26,6 +26,8 @@ INSERT_TASK = ("INSERT INTO tasks (type_id, parent_id, status, params, dedupe_ke
                "created_at, updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_DEPENDENCY = "INSERT INTO task_dependencies (task_id, depends_on_id) VALUES (?, ?)"
 COUNT_USAGE = "UPDATE task_types SET usage_count = usage_count + ? WHERE id = ?"
+# The parent is not claimable while it has unfinished children (lifecycle.CHILD_FINISHED).
+CHILD_ADDED = "UPDATE tasks SET children_pending = children_pending + 1 WHERE id = ?"
 
 _validators: dict[tuple[int, Any], Validator] = {}
 
@@ -106,10 +108,12 @@ def _dependencies(conn: Connection, ids: list[int]) -> int:
 
 
 def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datetime,
-               prefix: str = "", rerun_of: int | None = None) -> tuple[dict[str, Any], bool]:
+               prefix: str = "", rerun_of: int | None = None,
+               origin: str = "") -> tuple[dict[str, Any], bool]:
     """Create one task (or find its live duplicate); return (result, created).
 
-    `rerun_of`: the finished task this one reruns (handlers/rerun.py).
+    `rerun_of`: the finished task this one reruns (handlers/rerun.py); `origin` ends the
+    history line of the creation (e.g. which schedule created the task).
     """
     task_type = types.get(item["type"])
     params = item.get("params", {})
@@ -140,13 +144,16 @@ def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datet
             raise
         return {"id": duplicate["id"], "status": duplicate["status"], "dedupe_key": key,
                 "deduplicated": True}, False
+    if parent_id is not None:
+        conn.defer(CHILD_ADDED, [parent_id])
     if depends_on:
         conn.executemany(INSERT_DEPENDENCY, [(task_id, dep) for dep in depends_on])
     task = {"id": task_id, "type": task_type["name"], "attempts": 0, "progress": 0,
             "parent_id": parent_id}
-    origin = f" as a rerun of task {rerun_of}" if rerun_of else ""
+    rerun = f" as a rerun of task {rerun_of}" if rerun_of else ""
     record(conn, task, change="created", event_type="task.created", status=Status.PENDING,
-           previous_status=None, now=now, message=f"Created{origin} with priority {priority}")
+           previous_status=None, now=now,
+           message=f"Created{rerun} with priority {priority}{origin}")
     return {"id": task_id, "status": Status.PENDING, "dedupe_key": key}, True
 
 

@@ -11,12 +11,13 @@ from engine.db import Connection, utcnow
 from engine.registry import Request, Result, handler
 from handlers.artefacts import task_artefacts
 from handlers.lifecycle import Status, child_counts, load_task
+from handlers.log_lines import children_text
 
 CHILD_PROGRESS = ("SELECT AVG(CASE WHEN status = 'completed' THEN 100 ELSE progress END) "
                   "FROM tasks WHERE parent_id = ?")
 HAS_CHILDREN = "SELECT 1 FROM tasks WHERE parent_id = ? LIMIT 1"
 QUEUE_AHEAD = ("SELECT COUNT(*) FROM tasks WHERE queue_type = ? "
-               "AND run_after <= ? AND deps_pending = 0 "
+               "AND run_after <= ? AND deps_pending = 0 AND children_pending = 0 "
                "AND (neg_priority < ? OR (neg_priority = ? AND id < ?))")
 DEFAULT_STALLED_SECONDS = 120
 LIST_CONFIG = crud.CrudConfig.from_dict({
@@ -33,7 +34,7 @@ LIST_CONFIG = crud.CrudConfig.from_dict({
         "parent_id": {"ops": ["eq", "null"], "schema": {"type": "integer", "minimum": 1}},
         "claimed_by": {"ops": ["eq"], "schema": {"type": "string", "maxLength": 255}},
         "priority": {"ops": ["gte", "lte"], "schema": {"type": "integer"}},
-        "created_at": {"ops": ["gte", "lt"], "schema": {"type": "string", "maxLength": 40}},
+        "created_at": {"ops": ["gte", "lt"], "type": "datetime"},
     },
     "sort": ["id", "created_at", "updated_at", "priority"],
     "default_sort": ["-id"],
@@ -78,11 +79,7 @@ def _children(conn: Connection, task_id: int) -> dict[str, Any] | None:
     if not conn.fetchval(HAS_CHILDREN, [task_id]):
         return None
     counts = child_counts(conn, task_id)
-    text = (f"{counts['pending']} pending, {counts['claimed']} running, "
-            f"{counts['completed']} completed, {counts['failed']} failed")
-    if counts["cancelled"]:
-        text += f", {counts['cancelled']} cancelled"
-    return {"total": sum(counts.values()), **counts, "text": text}
+    return {"total": sum(counts.values()), **counts, "text": children_text(counts)}
 
 
 def full_document(conn: Connection, task_id: int) -> dict[str, Any]:

@@ -14,18 +14,20 @@ from handlers.webhook_url import url_problem
 
 SELECT_TYPE = "SELECT * FROM task_types WHERE name = ?"
 SETTINGS = ("version", "description", "max_attempts", "lease_seconds", "retry_backoff_seconds",
-            "retry_backoff_max_seconds", "priority", "is_active", "webhook_url", "webhook_secret")
+            "retry_backoff_max_seconds", "priority", "is_active", "webhook_url", "webhook_secret",
+            "max_concurrent")
 INSERT_TYPE = (f"INSERT INTO task_types (name, param_schema, {', '.join(SETTINGS)}, created_at, "
                f"updated_at) VALUES (?, ?, {', '.join('?' * len(SETTINGS))}, ?, ?)")
 DEFAULTS = {"version": "1", "description": None, "max_attempts": 3, "lease_seconds": 300,
             "retry_backoff_seconds": 10, "retry_backoff_max_seconds": 3600, "priority": 0,
-            "is_active": True, "webhook_url": None, "webhook_secret": None}
+            "is_active": True, "webhook_url": None, "webhook_secret": None,
+            "max_concurrent": None}
 LIST_CONFIG = crud.CrudConfig.from_dict({
     "table": "task_types",
     "columns": ["id", "name", "version", "description", "param_schema", "is_active",
                 "max_attempts", "lease_seconds", "retry_backoff_seconds",
-                "retry_backoff_max_seconds", "priority", "usage_count", "webhook_url",
-                "created_at", "updated_at"],
+                "retry_backoff_max_seconds", "priority", "max_concurrent", "usage_count",
+                "webhook_url", "created_at", "updated_at"],
     "json_columns": ["param_schema"],
     "sort": ["name", "usage_count", "created_at"],
     "default_sort": ["name"],

@@ -9,7 +9,7 @@ ETag and honours If-None-Match.
 
 from engine.migrate import dialect_step
 
-__depends__ = {"0008_sqlite_timestamp_form"}
+__depends__ = {"0009_task_logs"}
 
 SQLITE_NOW = "(strftime('%Y-%m-%d %H:%M:%f000', 'now'))"
 MYSQL_TABLE = "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
 
     return run_prune(config, events_older_than=args.older_than,
                      history_older_than=args.history_older_than, batch=args.batch,
-                     unpublished=args.unpublished)
+                     unpublished=args.unpublished, logs_older_than=args.logs_older_than)
 
 
 def register(subparsers: Any, commands: dict[str, Any]) -> None:
@@ -46,8 +46,8 @@ def register(subparsers: Any, commands: dict[str, Any]) -> None:
         formatter_class=formatter,
         description="relay: publish the outbox to RabbitMQ (TASKMANAGER_AMQP_URL) and deliver "
                     "webhooks; runs until SIGTERM, or drains and exits with --once.\n"
-                    "prune: delete published events (and history of finished tasks) older "
-                    "than a duration, in small batches.",
+                    "prune: delete published events (and history and log lines of finished "
+                    "tasks) older than a duration, in small batches.",
         epilog=_epilog("DATABASE_URL", "AMQP_URL", "WEBHOOK_PRIVATE_ADDRESSES", "LOG_LEVEL"))
     actions = events.add_subparsers(dest="action", required=True)
     relay = actions.add_parser("relay", help="publish outbox events (until SIGTERM)",
@@ -69,6 +69,8 @@ def register(subparsers: Any, commands: dict[str, Any]) -> None:
                             "/api/events and nothing is ever marked published")
     prune.add_argument("--history-older-than", type=duration, metavar="DURATION",
                        help="also delete history rows of tasks finished before this (e.g. 30d)")
+    prune.add_argument("--logs-older-than", type=duration, metavar="DURATION",
+                       help="also delete log lines of tasks finished before this (e.g. 7d)")
     prune.add_argument("--batch", type=int, default=1000,
                        help="rows per delete transaction (default 1000)")
     commands["events"] = run

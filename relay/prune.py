@@ -1,4 +1,4 @@
-"""`taskmanager events prune`: delete old published events and finished tasks' history, batched.
+"""`taskmanager events prune`: delete old published events, finished tasks' history and logs.
 
 Each batch is its own short transaction (a few hundred rows), so the tables are never locked
 for long and the API keeps running. An event is deleted only when it is published to the broker,
@@ -26,6 +26,9 @@ FINISHED_TASKS = ("SELECT id FROM tasks WHERE id > ? AND completed_at < ? "
                   "AND status IN ('completed', 'failed', 'cancelled') ORDER BY id LIMIT ?")
 DELETE_HISTORY = "DELETE FROM task_history WHERE task_id IN ({ids})"
 HISTORY_ROWS_PER_TASK = 10  # a guess to keep a batch near `batch` rows
+# A task may hold thousands of log lines, so these go by line ids, `batch` at a time.
+LOG_LINES = "SELECT id FROM task_logs WHERE task_id IN ({ids}) LIMIT ?"
+DELETE_LOG_LINES = "DELETE FROM task_logs WHERE id IN ({ids})"
 
 
 def _events_batch(conn: Connection, cutoff: object, batch: int, unpublished: bool) -> int:
@@ -70,8 +73,34 @@ def prune_history(database: Database, older_than: float, batch: int) -> int:
         after = ids[-1]
 
 
+def _delete_lines(conn: Connection, task_ids: list[int], batch: int) -> int:
+    lines = [row["id"] for row in conn.fetchall(
+        LOG_LINES.format(ids=placeholders(len(task_ids))), [*task_ids, batch])]
+    if lines:
+        conn.execute(DELETE_LOG_LINES.format(ids=placeholders(len(lines))), lines)
+    return len(lines)
+
+
+def prune_logs(database: Database, older_than: float, batch: int) -> int:
+    """Delete the log lines of tasks that finished more than `older_than` seconds ago."""
+    cutoff, after, total = utcnow() - timedelta(seconds=older_than), 0, 0
+    tasks_per_batch = max(1, batch // HISTORY_ROWS_PER_TASK)
+    while True:
+        ids = [row["id"] for row in database.run(lambda conn, after=after: conn.fetchall(
+            FINISHED_TASKS, [after, cutoff, tasks_per_batch]), write=False)]
+        if not ids:
+            return total
+        while True:
+            deleted = database.run(lambda conn, ids=ids: _delete_lines(conn, ids, batch))
+            total += deleted
+            if deleted < batch:
+                break
+        after = ids[-1]
+
+
 def run_prune(config: Config, *, events_older_than: float, history_older_than: float | None,
-              batch: int, unpublished: bool = False) -> int:
+              batch: int, unpublished: bool = False,
+              logs_older_than: float | None = None) -> int:
     database = Database.from_url(config.database_url, config.db_pool_size)
     try:
         events = prune_events(database, events_older_than, batch, unpublished)
@@ -79,6 +108,9 @@ def run_prune(config: Config, *, events_older_than: float, history_older_than: f
         if history_older_than is not None:
             rows = prune_history(database, history_older_than, batch)
             print(f"deleted {rows} history row(s) of finished tasks")
+        if logs_older_than is not None:
+            rows = prune_logs(database, logs_older_than, batch)
+            print(f"deleted {rows} log line(s) of finished tasks")
     finally:
         database.close()
     return 0

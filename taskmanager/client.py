@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from taskmanager.worker import Worker
 
 TYPE_OPTIONS = ("version", "description", "is_active", "max_attempts", "lease_seconds",
-                "retry_backoff_seconds", "retry_backoff_max_seconds", "priority")
+                "retry_backoff_seconds", "retry_backoff_max_seconds", "priority", "max_concurrent")
 
 
 def _task_body(type: str, params: Any, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,6 +179,20 @@ class TaskManagerClient:
         """History rows of a task, oldest first (the progress log)."""
         path = f"/api/tasks/{int(task_id)}/history"
         return list(self.call("GET", path, params={"limit": limit}).data)
+
+    def task_logs(self, task_id: int, level: str | None = None, include_children: bool = False,
+                  after: int | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Log lines of a task, oldest first: `level` is a minimum (debug, info, warning,
+        error); `include_children` adds its children's lines; `after` (a line id) only newer.
+        """
+        params: dict[str, Any] = {"limit": limit}
+        if level is not None:
+            params["level"] = level
+        if include_children:
+            params["include_children"] = "true"
+        if after is not None:
+            params["after"] = int(after)
+        return list(self.call("GET", f"/api/tasks/{int(task_id)}/logs", params=params).data)
 
     def cancel_task(self, task_id: int) -> dict[str, Any]:
         """Pending → cancelled at once; claimed → `cancel_requested` for its worker."""

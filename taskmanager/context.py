@@ -8,7 +8,9 @@ import mimetypes
 import os
 import re
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from taskmanager.errors import (
     TaskManagerError,
 )
 from taskmanager.models import Task
+from taskmanager.task_logs import FORWARDED, LogShipper, line
 from taskmanager.worker import Worker
 
 log = logging.getLogger("taskmanager.worker")
@@ -28,6 +31,8 @@ _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # The task is no longer this worker's: finished, cancelled, or its lease expired and another
 # worker holds it now.
 LOST = (Conflict, Forbidden, NotFound)
+LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+          "error": logging.ERROR, "critical": logging.CRITICAL}
 
 
 def error_code_for(exc: BaseException) -> str:
@@ -52,13 +57,35 @@ def error_text(exc: BaseException) -> str:
     return traceback.format_exception_only(exc)[-1].strip()
 
 
+class TaskLog:
+    """`ctx.log(level, message, **data)`: one line in the task's log (and in the local log).
+
+    The task's `logging.Logger` methods work too (`ctx.log.info(...)`); under the runner their
+    records reach the task's log like any record logged while the handler runs.
+    """
+
+    def __init__(self, logger: logging.Logger,
+                 send: Callable[[dict[str, Any]], None]) -> None:
+        self.logger, self._send = logger, send
+
+    def __call__(self, level: str | int, message: str, **data: Any) -> None:
+        levelno = LEVELS[level.lower()] if isinstance(level, str) else int(level)
+        self._send(line(levelno, message, data or None, time.time()))
+        self.logger.log(levelno, message, extra={FORWARDED: True})
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.logger, name)
+
+
 class TaskContext:
     """Handed to `handle(task, ctx)` by the worker runner; safe to use from the handler thread."""
 
-    def __init__(self, worker: Worker, task: Task, stop: threading.Event | None = None) -> None:
+    def __init__(self, worker: Worker, task: Task, stop: threading.Event | None = None,
+                 shipper: LogShipper | None = None) -> None:
         self.worker = worker
         self.task = task
-        self.log = logging.getLogger(f"taskmanager.task.{task.type}")
+        self.log = TaskLog(logging.getLogger(f"taskmanager.task.{task.type}"), self._log_line)
+        self._shipper = shipper
         self._cancel = threading.Event()
         self._stop = stop or threading.Event()
         self.lost = False
@@ -102,6 +129,17 @@ class TaskContext:
         except LOST as exc:
             self.mark_lost(exc)
             return None
+
+    def _log_line(self, item: dict[str, Any]) -> None:
+        if self._shipper is not None:  # under the runner: queued, sent in batches
+            self._shipper.add(self.task.id, item)
+            return
+        try:
+            self.worker.log_lines(self.task, [item])
+        except LOST as exc:
+            self.mark_lost(exc)
+        except TaskManagerError as exc:
+            log.warning("task %s: log line not sent: %s", self.task.id, exc)
 
     def cancelled(self) -> bool:
         """True once cancellation was requested (seen on a heartbeat or progress answer)."""

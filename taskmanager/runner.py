@@ -24,6 +24,7 @@ from taskmanager.context import LOST, TaskContext, error_code_for, error_text
 from taskmanager.errors import TRANSIENT, TaskCancelled, TaskManagerError
 from taskmanager.leases import Job, JobState, LeaseKeeper
 from taskmanager.models import Task
+from taskmanager.task_logs import LogShipper, TaskLogHandler
 from taskmanager.worker import Worker
 
 log = logging.getLogger("taskmanager.worker")
@@ -43,6 +44,9 @@ class RunnerOptions:
     grace_period: float = 30.0
     max_errors: int = 10
     report_timeout: float = 60.0
+    # records at this level or above, logged while a handler runs, go to the task's log
+    # (None: none are forwarded; `ctx.log(...)` lines always are)
+    task_log_level: int | None = logging.INFO
 
 
 class Runner:
@@ -57,6 +61,7 @@ class Runner:
         self._lock = threading.Condition()
         self.claimed = 0
         self.keeper = LeaseKeeper(worker, self.jobs, options.heartbeat_interval)
+        self.shipper = LogShipper(worker)
 
     def jobs(self) -> list[Job]:
         with self._lock:
@@ -77,6 +82,11 @@ class Runner:
             threading.Thread(target=self._slot, name=f"taskmanager-slot-{index}",
                              daemon=True).start()
         self.keeper.start()
+        self.shipper.start()
+        forward = None
+        if self.options.task_log_level is not None:
+            forward = TaskLogHandler(self.shipper, self.options.task_log_level)
+            logging.getLogger().addHandler(forward)
         code = EXIT_OK
         try:
             code = self._claim_loop()
@@ -86,6 +96,9 @@ class Runner:
             self.stopping.set()
             self._drain()
             self.keeper.stopped.set()
+            if forward is not None:
+                logging.getLogger().removeHandler(forward)
+            self.shipper.stop()
         log.info("worker %s stopped after %d task(s)", self.worker.worker_id, self.claimed)
         return code
 
@@ -132,7 +145,7 @@ class Runner:
         with self._lock:
             for task in tasks:
                 log.info("claimed task %s (%s, attempt %s)", task.id, task.type, task.attempts)
-                job = Job(task, TaskContext(self.worker, task, self.stopping))
+                job = Job(task, TaskContext(self.worker, task, self.stopping, self.shipper))
                 self._jobs[task.id] = job
                 self._queue.put(job)
             self.claimed += len(tasks)
@@ -156,13 +169,15 @@ class Runner:
 
     def _execute(self, job: Job) -> None:
         task, ctx = job.task, job.context
-        try:
-            ctx.raise_if_cancelled()
-            returned, error = self.handler(task, ctx), None
-        except (Exception, SystemExit) as exc:  # the handler's failure is the task's, not ours
-            returned, error = None, exc
-            if not isinstance(exc, TaskCancelled):
-                log.exception("task %s: handler raised", task.id)
+        with self.shipper.capture(task.id):
+            try:
+                ctx.raise_if_cancelled()
+                returned, error = self.handler(task, ctx), None
+            except (Exception, SystemExit) as exc:  # the handler's failure is the task's
+                returned, error = None, exc
+                if not isinstance(exc, TaskCancelled):
+                    log.exception("task %s: handler raised", task.id)
+        self.shipper.flush(task.id)  # before the outcome: afterwards the task refuses lines
         with self._lock:
             if job.state == JobState.RELEASED or ctx.lost:
                 return
@@ -247,6 +262,7 @@ class Runner:
                 self._lock.notify_all()
 
     def _give_back(self, job: Job) -> str:
+        self.shipper.flush(job.task.id)
         self.worker.release(job.task, f"Worker {self.worker.worker_id} shut down before the "
                                       "task finished.")
         return "released (WORKER_SHUTDOWN)"

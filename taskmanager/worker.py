@@ -131,6 +131,15 @@ class Worker:
                                  body={"worker_id": self.worker_id}, retry=REPORT_RETRY)
         return self._note_cancel(task_id, reply.data)
 
+    def log_lines(self, task: Task | int, lines: list[dict[str, Any]]) -> dict[str, Any]:
+        """Append 1..500 lines `{level, message, data?, at?}` to the task's log."""
+        # NOTE: not idempotent (a repeat would store the lines twice): retried only when the
+        # request never left.
+        reply = self.client.call("POST", f"/api/tasks/{_id(task)}/logs",
+                                 body={"worker_id": self.worker_id, "lines": lines},
+                                 retry=REPORT_RETRY, idempotent=False)
+        return dict(reply.data)
+
     def cancel_requested(self, task: Task | int) -> bool:
         """Whether the last progress or heartbeat answer for this task asked to cancel."""
         with self._lock:

@@ -23,7 +23,7 @@ FILE is YAML holding one type, a list of types, or `types: [...]`. Each type:
   param_schema: {type: object, required: [topic], properties: {topic: {type: string}}}
   max_attempts: 3                   # optional: version, description, is_active,
   lease_seconds: 300                #   retry_backoff_seconds, retry_backoff_max_seconds,
-  priority: 0                       #   priority
+  priority: 0                       #   priority, max_concurrent (claimed at once)
 Registering an existing name updates it."""
 
 

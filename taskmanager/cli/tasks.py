@@ -1,4 +1,4 @@
-"""`taskmanager tasks create|get|list|cancel|rerun|watch`: look at and steer tasks."""
+"""`taskmanager tasks create|get|list|cancel|rerun|watch|logs`: look at and steer tasks."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 from taskmanager.cli.base import EXIT_USAGE, add_action, add_parser, with_client
 from taskmanager.cli.output import age, bar, cell, table, to_json
+from taskmanager.cli.task_logs import add_logs_action, logs
 from taskmanager.cli.watch import describe, failure, watch
 from taskmanager.client import TaskManagerClient
 from taskmanager.models import Task, parse_time
@@ -131,7 +132,7 @@ def _watch(args: argparse.Namespace, client: TaskManagerClient) -> int:
 
 
 ACTIONS = {"create": _create, "get": _get, "list": _list, "cancel": _cancel, "rerun": _rerun,
-           "watch": _watch}
+           "watch": _watch, "logs": logs}
 
 
 @with_client
@@ -185,4 +186,5 @@ def register(subparsers: Any, commands: dict[str, Any]) -> None:
     watching.add_argument("--interval", type=float, default=0.5, metavar="S",
                           help="seconds between polls (default 0.5)")
     watching.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds")
+    add_logs_action(actions)
     commands["tasks"] = run_tasks

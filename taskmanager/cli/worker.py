@@ -19,6 +19,8 @@ from taskmanager.settings import client_settings
 from taskmanager.worker import Worker
 
 log = logging.getLogger("taskmanager.worker")
+TASK_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+                   "error": logging.ERROR, "off": None}
 MAX_BATCH = 100  # the claim endpoint's `limit` maximum
 DESCRIPTION = """\
 Claim tasks and run HANDLER for each: `handle(task, ctx)` gets the claimed task (a
@@ -66,7 +68,8 @@ def _options(args: argparse.Namespace) -> RunnerOptions:
         concurrency=args.concurrency, batch=args.batch, max_runs=args.max_runs,
         poll_interval=args.poll_interval, max_poll_interval=args.max_poll_interval,
         heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
-        max_errors=args.max_errors)
+        max_errors=args.max_errors,
+        task_log_level=TASK_LOG_LEVELS[args.task_log_level])
 
 
 def run_worker(args: argparse.Namespace, config: Any) -> int:
@@ -149,6 +152,10 @@ def register(subparsers: Any, commands: dict[str, Any]) -> None:
                              "any outage (default 10)")
     parser.add_argument("--lease-seconds", type=_positive(int), metavar="S",
                         help="lease per claim (default: the task type's)")
+    parser.add_argument("--task-log-level", choices=list(TASK_LOG_LEVELS), default="info",
+                        help="log records at this level or above, logged while a handler "
+                             "runs, are sent to the task's log (GET /api/tasks/{id}/logs); "
+                             "off sends none (default info)")
     parser.add_argument("--worker-id", help="name reported to the server (default host-pid-x)")
     parser.add_argument("--http-timeout", type=_positive(float), default=30.0, metavar="S",
                         help="seconds per HTTP request (default 30)")

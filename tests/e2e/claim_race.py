@@ -33,13 +33,15 @@ def server_index(process: int, servers: int) -> int:
     return (process // 2) % servers
 
 
-def run_claimers(urls: list[str], key: str, name: str, processes: int) -> list[dict]:
+def run_claimers(urls: list[str], key: str, name: str, processes: int,
+                 hold: float = 0.0) -> list[dict]:
     """Start `processes` claimers (single and batch claims alternating), spread over `urls`:
-    every server gets both kinds (see `server_index`)."""
+    every server gets both kinds (see `server_index`); each holds its claims `hold` seconds."""
     started = [
         subprocess.Popen([sys.executable, "-m", "tests.e2e.claim_worker",
                           urls[server_index(n, len(urls))],
-                          key, name, f"proc-{n}", "batch" if n % 2 else "single", str(n)],
+                          key, name, f"proc-{n}", "batch" if n % 2 else "single", str(n),
+                          str(hold)],
                          cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for n in range(processes)]
     reports = []

@@ -1,6 +1,8 @@
 """A worker process for test_concurrency: claims (single or batches) and completes until 204.
 
-Usage: python -m tests.e2e.claim_worker URL API_KEY TYPE WORKER_ID single|batch SEED
+Usage: python -m tests.e2e.claim_worker URL API_KEY TYPE WORKER_ID single|batch SEED [HOLD]
+With HOLD (seconds) it holds each claim that long before completing it, and a 204 ends it only
+once no task of the type is pending (a type at its max_concurrent answers 204 meanwhile).
 Prints one JSON line: {"claims": [...], "completed": [...], "statuses": {...}, "errors": [...]}.
 """
 
@@ -19,8 +21,10 @@ DEADLINE_SECONDS = 120
 
 
 class Worker:
-    def __init__(self, url: str, key: str, type_name: str, worker_id: str) -> None:
+    def __init__(self, url: str, key: str, type_name: str, worker_id: str,
+                 hold: float = 0.0) -> None:
         self.url, self.type_name, self.worker_id = url, type_name, worker_id
+        self.hold = hold
         self.session = requests.Session()
         self.session.headers["X-API-Key"] = key
         self.claims: list[int] = []
@@ -66,13 +70,22 @@ class Worker:
             else:
                 self.errors.append(f"bulk complete item {item}")
 
+    def none_pending(self) -> bool:
+        response = self.session.get(self.url + "/api/tasks", timeout=60, params={
+            "type": self.type_name, "status": "pending", "limit": 1})
+        return response.status_code == 200 and not response.json()["data"]
+
     def run(self, batch: bool, rng: random.Random) -> None:
         deadline = time.monotonic() + DEADLINE_SECONDS
         while time.monotonic() < deadline:
             tasks = self.claim(rng.randint(1, 20) if batch else None)
-            if tasks is None:
+            if tasks is None and (not self.hold or self.none_pending()):
                 return
+            if tasks is None:
+                time.sleep(rng.uniform(0, self.hold))
+                continue
             ids = [task["id"] for task in tasks]
+            time.sleep(self.hold)
             self.claims.extend(ids)
             if batch and ids:
                 self.complete_many(ids)
@@ -86,8 +99,8 @@ class Worker:
 
 
 def main(argv: list[str]) -> None:
-    url, key, type_name, worker_id, mode, seed = argv
-    worker = Worker(url, key, type_name, worker_id)
+    url, key, type_name, worker_id, mode, seed, *hold = argv
+    worker = Worker(url, key, type_name, worker_id, float(hold[0]) if hold else 0.0)
     try:
         worker.run(mode == "batch", random.Random(int(seed)))
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,20 @@ def slow(task: Task, ctx: TaskContext) -> dict[str, Any]:
 def quick(task: Task, ctx: TaskContext) -> dict[str, Any]:
     ctx.progress(100, message="done at once")
     return {"quick": True, "attempt": task.attempts}
+
+
+def chatty(task: Task, ctx: TaskContext) -> dict[str, Any]:
+    """Logs through `logging` and `ctx.log`; `lines` info lines, then fails if `fail`."""
+    app = logging.getLogger("app.chatty")
+    app.debug("below the forwarded level")
+    app.info("starting %s", task.id)
+    ctx.log("warning", "disk nearly full", free_mb=12)
+    for n in range(int(task.params.get("lines", 0))):
+        app.info("line %d", n)
+    if task.params.get("fail"):
+        raise ValueError("chatty gave up")
+    app.error("done with %d lines", int(task.params.get("lines", 0)))
+    return {"logged": True}
 
 
 def marker_lines(path: Path) -> list[str]:

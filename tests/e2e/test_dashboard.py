@@ -249,3 +249,19 @@ def test_switching_an_endpoint_off_and_on(page, server: Server, tasks_api: TaskA
         tasks_api.call("PATCH", f"/api/endpoints/{endpoint_id}", json={"is_active": True})
     expect(page.locator('#endpoints-table tr[data-endpoint="PATCH /api/endpoints/{id}"] '
                         "[role=switch]")).to_be_disabled()
+
+
+def test_the_task_page_shows_its_log_lines(page, server: Server, tasks_api: TaskApi):
+    type_name = tasks_api.register_type(unique_type("DashLog"))
+    task_id = tasks_api.create(type_name, {"n": 2})
+    assert tasks_api.claim("dash-log", type=type_name)["id"] == task_id
+    response = tasks_api.post(f"/api/tasks/{task_id}/logs", {
+        "worker_id": "dash-log", "level": "warning", "message": "disk nearly full",
+        "data": {"free_mb": 12}}, role="worker")
+    assert response.status_code == 201, response.text
+    page.goto(server.api(f"/admin#task/{task_id}"))
+    table = page.locator("#log-table")
+    expect(table.locator("tr.log-warning")).to_contain_text('disk nearly full  {"free_mb":12}')
+    expect(table).to_contain_text("Status changed: pending -> claimed (worker dash-log, "
+                                  "attempt 1)")
+    shot(page, server, "task-log")

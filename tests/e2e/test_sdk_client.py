@@ -23,6 +23,7 @@ def test_types_tasks_and_dedupe(server, admin):
     registered = admin.register_type(name, SCHEMA, max_attempts=2, retry_backoff_seconds=0)
     assert registered["created"] is True and registered["max_attempts"] == 2
     assert admin.register_type(name, SCHEMA, max_attempts=2)["created"] is False
+    assert admin.register_type(name, SCHEMA, max_concurrent=4)["max_concurrent"] == 4
     assert admin.get_type(name)["name"] == name
     assert name in {t["name"] for t in admin.list_types()}
 

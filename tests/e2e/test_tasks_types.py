@@ -134,3 +134,19 @@ def test_list_rejects_unknown_sort_and_pages(api):
     first = api.get("/api/task-types", limit=1)
     assert first.status_code == 200 and len(first.json()["data"]) == 1
     assert first.json()["meta"]["total"] >= 2
+
+
+def test_version_is_optional_defaults_to_1_and_the_spec_says_so(api):
+    """API.md writes `version` without `?`; the PHP workers register without one: it defaults."""
+    name = unique_type()
+    created = api.post("/api/task-types/register", {"name": name, "param_schema": SCHEMA})
+    assert created.status_code == 201 and created.json()["data"]["version"] == "1"
+    api.register_type(name, SCHEMA, version="2.5")
+    api.register_type(name, SCHEMA, priority=3)  # an update without it keeps it
+    assert api.type_row(name)["version"] == "2.5"
+    spec = api.get("/api/openapi.json", role=None).json()
+    body = spec["paths"]["/api/task-types/register"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert "version" not in schema["required"]
+    assert schema["properties"]["version"]["default"] == "1"
+    assert "defaults to \"1\"" in spec["paths"]["/api/task-types/register"]["post"]["description"]

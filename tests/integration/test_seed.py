@@ -209,6 +209,27 @@ CRUD_BAD_PARENT = """
     crud: {table: task_history, columns: [id], path_filters: {id: task_id},
            parent: {table: "tasks; DROP TABLE tasks"}}
 """
+CRUD_BAD_CHILDREN = """
+  - method: GET
+    path: /api/bad/{id}
+    operation_id: opBad
+    summary: Bad children column
+    action: list
+    role: admin
+    path_schema: {type: object, properties: {id: {type: integer}}, required: [id]}
+    crud: {table: task_logs, columns: [id], path_filters: {id: task_id},
+           parent: {table: tasks, children: {column: "parent_id OR 1=1"}}}
+"""
+CRUD_MAPPED_RANGE = """
+  - method: GET
+    path: /api/bad
+    operation_id: opBad
+    summary: A map on two operators
+    action: list
+    role: admin
+    crud: {table: task_logs, columns: [id],
+           filters: {level_no: {ops: [gte, lte], param: level, map: {low: 1}}}}
+"""
 CRUD_BAD_TABLE = """
   - method: GET
     path: /api/bad
@@ -273,6 +294,10 @@ BAD_FILES = {
                                           ["parent", "path_filters"]),
     "bad crud parent": (CRUD_BAD_PARENT, "entry 2 (GET /api/bad/{id})",
                         ["invalid identifiers", "DROP TABLE"]),
+    "bad crud children column": (CRUD_BAD_CHILDREN, "entry 2 (GET /api/bad/{id})",
+                                 ["invalid identifiers", "1=1"]),
+    "crud map on two operators": (CRUD_MAPPED_RANGE, "entry 2 (GET /api/bad)",
+                                  ["exactly one operator"]),
     "bad crud column": (CRUD_BAD_COLUMN, "entry 2 (GET /api/bad)", ["key_hash AS k"]),
     "bare null operator": (CRUD_NULL_OP, "entry 2 (GET /api/bad)", ["None", "null"]),
     "bad filter schema": (CRUD_BAD_FILTER_SCHEMA, "entry 2 (GET /api/bad)", ["12"]),

@@ -92,8 +92,10 @@ def _row_problems(row: Mapping[str, Any], src: Sources) -> list[str]:
                 ] if missing else []
     if config.parent:
         table, key = config.parent
-        if key not in src.schema.get(table, set()):
-            problems.append(f"its crud parent {table}.{key} does not exist in the database")
+        for column in [key] + ([config.children.column] if config.children else []):
+            if column not in src.schema.get(table, set()):
+                problems.append(f"its crud parent {table}.{column} does not exist in the "
+                                "database")
     return problems
 
 

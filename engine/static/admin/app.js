@@ -3,11 +3,12 @@ import { api, readEvents, session } from "./api.js";
 import { $ } from "./dom.js";
 import * as endpoints from "./endpoints.js";
 import * as overview from "./overview.js";
+import * as schedules from "./schedules.js";
 import * as task from "./task.js";
 import * as tasks from "./tasks.js";
 import * as workers from "./workers.js";
 
-const VIEWS = { overview, tasks, workers, endpoints };
+const VIEWS = { overview, tasks, workers, schedules, endpoints };
 const TICK_MS = 3000;
 const SSE_RETRY_MS = 30000;
 const live = { mode: "off", dirty: false, controller: null, lastId: null, lastRender: 0 };

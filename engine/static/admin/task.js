@@ -1,5 +1,5 @@
-// Task detail: the task document, its progress log, children summary, artefacts and the
-// cancel and rerun actions.
+// Task detail: the task document, its log lines, progress log, children summary, artefacts
+// and the cancel and rerun actions.
 import { api } from "./api.js";
 import { $, clear, h, plainMessage, progressBar, setProgress, statusText, when } from "./dom.js";
 
@@ -7,8 +7,10 @@ let current = null;
 
 export async function render(id) {
   if (!current || current.id !== id) $("#task-note").textContent = "";
-  const [{ data: task }, { data: history }] = await Promise.all([
-    api(`/api/tasks/${id}`), api(`/api/tasks/${id}/history`, { query: { limit: 200 } })]);
+  const [{ data: task }, { data: history }, { data: lines }] = await Promise.all([
+    api(`/api/tasks/${id}`), api(`/api/tasks/${id}/history`, { query: { limit: 200 } }),
+    // the latest 200 lines, its children's too (a parent shows what they do)
+    api(`/api/tasks/${id}/logs`, { query: { limit: 200, sort: "-id", include_children: "true" } })]);
   current = task;
   $("#task-title").textContent = `Task ${task.id} · ${task.type}`;
   clear($("#task-detail"),
@@ -19,6 +21,7 @@ export async function render(id) {
                                   [task.error_code, task.error].filter(Boolean).join(": "))]
       : [h("h3", {}, "Result"), h("pre", { tabindex: 0, id: "task-result" }, json(task.result))],
     artefactsTable(task.artefacts || []),
+    h("h3", {}, "Log"), logTable(task.id, lines.reverse()),
     h("h3", {}, "Progress log"), historyTable(history));
 }
 
@@ -122,6 +125,19 @@ function historyTable(history) {
     h("tbody", {}, history.map((row) => h("tr", {},
       h("td", {}, when(row.created_at)), h("td", {}, row.status_change),
       h("td", {}, row.worker_id || ""), h("td", {}, row.message || ""))))));
+}
+
+function logTable(id, lines) {
+  if (!lines.length) return h("p", {}, "No log lines yet.");
+  const children = lines.some((row) => row.task_id !== id);
+  const columns = ["When", "Level", ...(children ? ["Task"] : []), "Message"];
+  return h("div", { class: "scroll" }, h("table", { id: "log-table" },
+    h("caption", {}, "Log, oldest first (the latest 200 lines)"),
+    h("thead", {}, h("tr", {}, columns.map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, lines.map((row) => h("tr", { class: `log-${row.level}` },
+      h("td", {}, when(row.created_at)), h("td", {}, row.level),
+      children ? h("td", {}, h("a", { href: `#task/${row.task_id}` }, row.task_id)) : [],
+      h("td", {}, row.message + (row.data === null ? "" : `  ${JSON.stringify(row.data)}`)))))));
 }
 
 /** A live event for the task on screen: move its bar; reload on a status change. */

@@ -1,35 +1,27 @@
-// Workers seen recently: grouped from claimed tasks (claimed_by, heartbeat_at, claimed_at).
+// Workers seen in the last hour (GET /api/workers): their current tasks with live progress.
 import { api } from "./api.js";
 import { $, age, clear, h, progressBar, since } from "./dom.js";
 
 const STALE_SECONDS = 120;  // the API's default `stalled_seconds`
 
 export async function render() {
-  const { data } = await api("/api/tasks", { query: { status: "claimed", limit: 500 } });
-  const workers = new Map();
-  for (const task of data) {
-    const name = task.claimed_by || "(unknown)";
-    const seen = since(task.heartbeat_at || task.claimed_at);
-    const worker = workers.get(name) || { name, seen: Infinity, tasks: [] };
-    worker.seen = Math.min(worker.seen, seen ?? Infinity);
-    worker.tasks.push(task);
-    workers.set(name, worker);
-  }
-  const list = [...workers.values()].sort((a, b) => a.seen - b.seen);
-  clear($("#workers-list"), list.length ? list.map(card) :
-    h("p", {}, "No worker holds a claim right now."));
+  const { data } = await api("/api/workers");
+  clear($("#workers-list"), data.length ? data.map(card) :
+    h("p", {}, "No worker was seen in the last hour."));
 }
 
 function card(worker) {
-  const stale = worker.seen > STALE_SECONDS;
-  return h("article", { class: "worker", "data-worker": worker.name },
-    h("h3", {}, h("a", { href: `#tasks?claimed_by=${encodeURIComponent(worker.name)}` },
-                  worker.name)),
+  const seen = since(worker.last_seen_at);
+  const stale = worker.claimed > 0 && seen > STALE_SECONDS;
+  const held = `${worker.claimed} task${worker.claimed === 1 ? "" : "s"} running`;
+  return h("article", { class: "worker", "data-worker": worker.worker_id },
+    h("h3", {}, h("a", { href: `#tasks?claimed_by=${encodeURIComponent(worker.worker_id)}` },
+                  worker.worker_id)),
     h("p", { class: stale ? "stale" : "" },
-      `Last seen ${age(worker.seen)} ago${stale ? " — no heartbeat lately, maybe stalled" : ""}; `
-      + `${worker.tasks.length} task${worker.tasks.length === 1 ? "" : "s"} running.`),
-    h("ul", {}, worker.tasks.map((task) => h("li", {},
+      `Last seen ${age(seen)} ago${stale ? " — no heartbeat lately, maybe stalled" : ""}; `
+      + `${held}; ${worker.completed} completed and ${worker.failed} failed lately.`),
+    h("ul", {}, worker.tasks.map((task) => h("li", { "data-task-id": task.id },
       h("a", { href: `#task/${task.id}` }, `#${task.id} ${task.type}`), " ",
-      progressBar(task.progress, `Task ${task.id} progress`), " ",
-      task.progress_message || ""))));
+      progressBar(task.progress.percent, `Task ${task.id} progress`), " ",
+      [task.progress.step, task.progress.message].filter(Boolean).join(": ")))));
 }

@@ -1,0 +1,1 @@
+"""The `taskmanager schedules` and `taskmanager scheduler` commands (the ticks are in handlers/)."""
