@@ -98,7 +98,8 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "sqlite:///taskmanager.db", _database_url,
-            "Database: sqlite:///path.db (embedded) or mysql://user:pass@host:port/db."),
+            "Database: sqlite:///path.db (embedded), mysql://user:pass@host:port/db or "
+            "postgresql://user:pass@host:port/db."),
     Setting("BIND", "127.0.0.1:8000", _bind, "Address gunicorn listens on (HOST:PORT)."),
     Setting("WORKERS", "2", _positive_int, "Number of gunicorn worker processes."),
     Setting("THREADS", "8", _positive_int,
@@ -122,7 +123,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEED_FILE", str(PROJECT_ROOT / "seeds" / "endpoints.yaml"), str,
             "YAML file of endpoint definitions used by `taskmanager seed`."),
     Setting("DB_POOL_SIZE", "4", _positive_int,
-            "Most idle MySQL connections kept per process."),
+            "Most idle MySQL/PostgreSQL connections kept per process."),
+    Setting("PG_NOTIFY", "on", _choice("on", "off"),
+            "PostgreSQL: LISTEN/NOTIFY wakes long polls, event streams and the endpoint reload "
+            "at once (one extra connection per process); off: poll only, e.g. behind a "
+            "transaction-mode pooler, which drops LISTEN."),
     Setting("AMQP_URL", "", _amqp_url,
             "RabbitMQ URL for `taskmanager events relay` (amqp://user:pass@host:5672/vhost); "
             "empty: events are not relayed to a broker."),

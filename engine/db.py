@@ -87,6 +87,9 @@ def _to_mysql(sql: str) -> str:
 
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+# PostgreSQL NOTIFY channels (engine/db_listen.py): new events, a changed endpoint table.
+EVENTS_CHANNEL = "taskmanager_events"
+ENDPOINTS_CHANNEL = "taskmanager_endpoints"
 
 
 def dialect_of_url(url: str) -> str:
@@ -179,13 +182,14 @@ class Database:
     dialect: str
 
     @staticmethod
-    def from_url(url: str, pool_size: int = 4) -> Database:
+    def from_url(url: str, pool_size: int = 4, listen: bool = True) -> Database:
+        """`listen`: on PostgreSQL, wake waiters by LISTEN/NOTIFY (`wait_for`), not polls only."""
         if url.startswith("sqlite:///"):
             return SQLiteDatabase(url[len("sqlite:///"):])
         if url.startswith(POSTGRES_SCHEMES):
             from engine.db_postgres import PostgresDatabase  # it builds on this module
 
-            return PostgresDatabase(url, pool_size)
+            return PostgresDatabase(url, pool_size, listen)
         from engine.db_mysql import MySQLDatabase  # it builds on this module
 
         return MySQLDatabase(url, pool_size)
@@ -194,6 +198,19 @@ class Database:
     def transaction(self, write: bool = True) -> Iterator[Connection]:
         """A connection inside one transaction: committed on success, rolled back on error."""
         raise NotImplementedError
+
+    def notified(self, channel: str) -> int:
+        """How often `channel` was notified so far (PostgreSQL); note it before a read."""
+        return 0
+
+    def wait_for(self, channel: str, since: int, poll: float, limit: float) -> bool:
+        """Wait before reading again: `poll` seconds (at most `limit`) on SQLite and MySQL.
+
+        On PostgreSQL, until `channel` is notified after `since` (`notified()` before the
+        read), then True; see engine/db_listen.py. False when it is time to poll.
+        """
+        time.sleep(max(0.0, min(poll, limit)))
+        return False
 
     def run(self, work: Callable[[Connection], T], write: bool = True) -> T:
         """Run `work` in a transaction, retrying when the database rolled it back itself.

@@ -21,6 +21,7 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
 
 from engine.db import _MAX_ATTEMPTS, FORKS, Connection, Database
+from engine.db_listen import Listener
 from engine.errors import DatabaseFull, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,10 @@ class PostgresDatabase(Database):
 
     dialect = "postgresql"
 
-    def __init__(self, url: str, pool_size: int = 4) -> None:
+    def __init__(self, url: str, pool_size: int = 4, listen: bool = True) -> None:
         self.url = url
         self.pool_size = pool_size
+        self.listener = Listener(conninfo(url)) if listen else None
         self._idle: list[PostgresConnection] = []  # PERF: a list as a stack, see MySQLDatabase
         self._forks = FORKS.count
 
@@ -182,6 +184,14 @@ class PostgresDatabase(Database):
                 raise unavailable(exc) from exc
             time.sleep(0.005 * attempt)
         raise AssertionError("unreachable")
+
+    def notified(self, channel: str) -> int:
+        return self.listener.notified(channel) if self.listener else 0
+
+    def wait_for(self, channel: str, since: int, poll: float, limit: float) -> bool:
+        if self.listener is None:
+            return super().wait_for(channel, since, poll, limit)
+        return self.listener.wait(channel, since, poll, limit)
 
     def close(self) -> None:
         """Close the idle connections (safe while other threads check out and in)."""

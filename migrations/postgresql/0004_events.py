@@ -1,7 +1,9 @@
 """PostgreSQL statements of 0004_events (kept apart: see engine/checksums.py COMPANIONS).
 
 As on MySQL, ids are handed out at INSERT, not at COMMIT: `seq` stays NULL until a reader
-numbers committed rows (handlers/outbox.py).
+numbers committed rows (handlers/outbox.py). A statement trigger NOTIFYs `taskmanager_events`
+(delivered at COMMIT, once per transaction), which wakes long polls and event streams
+(engine/db_listen.py).
 """
 
 from engine.migrate import POSTGRES_NOW
@@ -34,8 +36,17 @@ APPLY = [
     "ALTER TABLE task_types ADD COLUMN webhook_secret VARCHAR(255)",
     "INSERT INTO event_sequence (id, value) SELECT 1, COALESCE(MAX(id), 0) FROM task_events",
     "CREATE INDEX ix_webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at)",
+    """CREATE FUNCTION task_events_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM pg_notify('taskmanager_events', '');
+          RETURN NULL;
+        END $$""",
+    """CREATE TRIGGER task_events_notify AFTER INSERT ON task_events
+        FOR EACH STATEMENT EXECUTE FUNCTION task_events_notify()""",
 ]
 ROLLBACK = [
+    "DROP TRIGGER task_events_notify ON task_events",
+    "DROP FUNCTION task_events_notify()",
     "DROP TABLE webhook_deliveries",
     "DROP TABLE relay_cursors",
     "DROP TABLE event_sequence",
