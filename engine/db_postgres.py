@@ -22,7 +22,7 @@ from psycopg.adapt import Dumper, Loader
 
 from engine.db import _MAX_ATTEMPTS, FORKS, Connection, Database
 from engine.db_listen import Listener
-from engine.errors import DatabaseFull, DatabaseUnavailable
+from engine.errors import DatabaseFull, DatabaseUnavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -91,7 +91,10 @@ class PostgresConnection(Connection):
 
     def _cursor(self, sql: str, params: Sequence[Any]) -> Any:
         cursor = self.raw.cursor()
-        cursor.execute(to_postgres(sql), tuple(params))
+        try:
+            cursor.execute(to_postgres(sql), tuple(params))
+        except psycopg.DataError as exc:
+            raise _nul(exc) from exc
         return cursor
 
     def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -101,7 +104,10 @@ class PostgresConnection(Connection):
         if not rows:
             return 0
         cursor = self.raw.cursor()
-        cursor.executemany(to_postgres(sql), [tuple(row) for row in rows])
+        try:
+            cursor.executemany(to_postgres(sql), [tuple(row) for row in rows])
+        except psycopg.DataError as exc:
+            raise _nul(exc) from exc
         count: int = cursor.rowcount
         cursor.close()
         return count
@@ -201,6 +207,17 @@ class PostgresDatabase(Database):
             except IndexError:
                 return
             _close_raw(conn.raw)
+
+
+def _nul(exc: psycopg.DataError) -> Exception:
+    """A NUL character in a text value: PostgreSQL cannot hold one (MySQL and SQLite can).
+
+    NOTE: psycopg refuses it while binding, before anything is sent; the request gets a 400.
+    """
+    if exc.sqlstate is None and "NUL" in str(exc):
+        return ValidationFailed("A text value contains a NUL character (U+0000), which this "
+                                "database cannot store.")
+    return exc
 
 
 def lost(exc: BaseException) -> bool:

@@ -37,6 +37,21 @@ POSTGRES_URL = os.environ.get("TASKMANAGER_TEST_POSTGRES_URL",
                               "postgresql://root@127.0.0.1:5432/test")
 DIALECTS = ["sqlite", "mysql", "postgresql"]
 _counter = itertools.count()
+# Tests not run on PostgreSQL yet, and why (skipped there, with the reason, even in CI).
+NOT_YET_ON_POSTGRESQL = {
+    "tests/e2e/test_faults.py::test_disk_full_answers_503_writes_nothing_and_recovers":
+        "needs a PostgreSQL server of the test's own on a small tmpfs (as the MariaDB one in "
+        "tests/support/mariadb_server.py; postgres refuses to run as root, so as user postgres); "
+        "not written yet. A full disk maps to 503 DATABASE_FULL in engine/db_postgres.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        reason = NOT_YET_ON_POSTGRESQL.get(item.nodeid.split("[")[0])
+        if reason and callspec and "postgresql" in callspec.params.values():
+            item.add_marker(pytest.mark.skip(reason=f"not yet on PostgreSQL: {reason}"))
 
 
 def _mysql_admin(server_url: str = MYSQL_URL) -> pymysql.connections.Connection:
