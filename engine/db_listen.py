@@ -36,6 +36,7 @@ class Listener:
         self._cond = threading.Condition()
         self.counts = dict.fromkeys(CHANNELS, 0)
         self.healthy = False
+        self._stop = threading.Event()
 
     def _ensure(self) -> None:
         if self._forks == FORKS.count:
@@ -43,8 +44,16 @@ class Listener:
         with self._start_lock:
             if self._forks != FORKS.count:  # NOTE: a forked child has no listener thread
                 self._cond, self.healthy = threading.Condition(), False
-                self._forks = FORKS.count
-                threading.Thread(target=self._run, name="pg-listen", daemon=True).start()
+                self._forks, self._stop = FORKS.count, threading.Event()
+                threading.Thread(target=self._run, args=(self._stop,), name="pg-listen",
+                                 daemon=True).start()
+
+    def stop(self) -> None:
+        """End the listening thread (within a second) for good: waiters poll from now on."""
+        with self._start_lock:
+            self._stop.set()
+            self._forks = FORKS.count  # NOTE: never started again in this process
+        self._set(healthy=False)
 
     def notified(self, channel: str) -> int:
         """The channel's count so far; note it before reading, pass it to `wait`."""
@@ -65,27 +74,34 @@ class Listener:
             return self._cond.wait_for(lambda: self.counts[channel] != since or not self.healthy,
                                        max(0.0, min(SAFETY_POLL_SECONDS, limit)))
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         backoff = 0.5
-        while True:
+        while not stop.is_set():
             try:
-                self._listen()
+                self._listen(stop)
             except psycopg.Error as exc:
-                log.warning("LISTEN connection lost (%s); polling until it is back", exc)
-            self._set(healthy=False)
-            time.sleep(backoff)
+                if not stop.is_set():
+                    log.warning("LISTEN connection lost (%s); polling until it is back", exc)
+            if not stop.is_set():
+                self._set(healthy=False)
+            stop.wait(backoff)
             backoff = min(MAX_BACKOFF_SECONDS, backoff * 2)
 
-    def _listen(self) -> None:
+    def _listen(self, stop: threading.Event) -> None:
         with psycopg.connect(self.conninfo, autocommit=True) as conn:
             for channel in CHANNELS:
                 conn.execute(f"LISTEN {channel}")
+            if stop.is_set():  # stopped while connecting
+                return
             # NOTE: what was sent while nobody listened is lost: wake every waiter to read.
             self._set(healthy=True, bump=CHANNELS)
-            while True:
-                for note in conn.notifies(timeout=PING_SECONDS):
+            pinged = time.monotonic()
+            while not stop.is_set():
+                for note in conn.notifies(timeout=1.0):
                     self._set(healthy=True, bump=(note.channel,))
-                conn.execute("SELECT 1")
+                if time.monotonic() - pinged >= PING_SECONDS:
+                    conn.execute("SELECT 1")
+                    pinged = time.monotonic()
 
     def _set(self, healthy: bool, bump: tuple[str, ...] = ()) -> None:
         with self._cond:

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from engine.db import Database
-from engine.db_postgres import conninfo
+from engine.db_postgres_conn import conninfo
 
 SETTINGS = ("SELECT version(), current_setting('shared_buffers'), "
             "current_setting('synchronous_commit'), current_setting('max_wal_size')")
