@@ -302,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         url = env["TASKMANAGER_DATABASE_URL"]
         print("\n".join(bench_claims_pg.explain_claims(url, _variants(type_id, args.db))
                         if postgres else explain_claims(url, type_id)))
+        if postgres:
+            label, sql, params = next(_variants(type_id, args.db))
+            print(f"\nThe plan of the first ({label.replace(' |', ',')}):\n\n"
+                  + bench_claims_pg.plan_text(url, sql, params))
     print(f"\n## Claim benchmark: {'PostgreSQL' if postgres else 'MariaDB'}, gunicorn "
           f"{args.server_workers} workers x "
           f"{args.server_threads} threads, {args.seconds:g} s per run, batch {args.batch}\n")
