@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import falcon
+from gunicorn.http.errors import NoMoreData, ParseException
 
 from engine.admin_static import ADMIN_DIR, DOCS_DIR, StaticPages
 from engine.auth import PUBLIC, Authenticator
@@ -184,7 +185,10 @@ class Dispatcher:
         length = req.content_length
         if length is not None and length > self.max_body:
             raise PayloadTooLarge(f"The body is {length} bytes; the limit is {self.max_body}.")
-        raw = _body_stream(req).read(self.max_body + 1)
+        try:
+            raw = _body_stream(req).read(self.max_body + 1)
+        except (ParseException, NoMoreData) as exc:  # gunicorn parses a chunked body as read
+            raise BadRequest(f"The request body is malformed: {exc}.", code="BAD_REQUEST") from exc
         if len(raw) > self.max_body:
             raise PayloadTooLarge(f"The body is larger than {self.max_body} bytes.")
         if raw.strip():

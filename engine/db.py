@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import pymysql
 
-from engine.errors import DatabaseFull, DatabaseUnavailable
+from engine.errors import BadRequest, DatabaseFull, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,6 +30,7 @@ _LOST_CONNECTION = {2003, 2006, 2013, 2055, 0}
 _RETRY_TRANSACTION = {1213, 1205}  # deadlock, lock wait timeout: the transaction was rolled back
 _MISSING_SCHEMA = {1146, 1049}  # no such table / database: not migrated yet, or dropped
 _STORAGE_FULL = {1114, 1021}  # table full, disk full
+_TOO_LONG = {1406, 1264}  # data too long for a column (TEXT: 65,535 bytes), out of range
 _MAX_ATTEMPTS = 3
 # Seconds PyMySQL waits to connect, and for each read and write on the socket, unless the URL's
 # query says otherwise (`?read_timeout=30`): a database that stops answering costs a request a
@@ -236,6 +237,11 @@ class Database:
                 if not exc.args or exc.args[0] not in _MISSING_SCHEMA:
                     raise
                 raise _unavailable(exc) from exc
+            except pymysql.err.DataError as exc:  # a value the client sent does not fit
+                if _mysql_code(exc) not in _TOO_LONG:
+                    raise
+                raise BadRequest(f"A value is too large to store: {exc.args[1]}.",
+                                 code="VALUE_TOO_LONG") from exc
         raise AssertionError("unreachable")
 
     def close(self) -> None:

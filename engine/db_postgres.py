@@ -18,7 +18,7 @@ from psycopg import errors as pg_errors
 from engine.db import _MAX_ATTEMPTS, FORKS, Connection, Database
 from engine.db_listen import Listener
 from engine.db_postgres_conn import PostgresConnection, close_raw, connect, conninfo, lost
-from engine.errors import DatabaseFull, DatabaseUnavailable
+from engine.errors import BadRequest, DatabaseFull, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -26,6 +26,7 @@ T = TypeVar("T")
 _RETRY = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected,
           pg_errors.LockNotAvailable)  # the server rolled the transaction back: run it again
 _MISSING_SCHEMA = (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName)
+_TOO_LONG = (pg_errors.StringDataRightTruncation, pg_errors.NumericValueOutOfRange)
 
 
 class PostgresDatabase(Database):
@@ -101,6 +102,9 @@ class PostgresDatabase(Database):
                     raise unavailable(exc) from exc
             except _MISSING_SCHEMA as exc:  # not migrated yet, or dropped
                 raise unavailable(exc) from exc
+            except _TOO_LONG as exc:  # a value the client sent does not fit (as on MySQL)
+                raise BadRequest(f"A value is too large to store: {exc.diag.message_primary}.",
+                                 code="VALUE_TOO_LONG") from exc
             time.sleep(0.005 * attempt)
         raise AssertionError("unreachable")
 

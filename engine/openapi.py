@@ -51,9 +51,10 @@ RATE_LIMITED = {
 }
 
 
-# NOTE: gunicorn answers a request line over 8190 bytes (long query strings) itself, in HTML.
-URI_TOO_LONG = {"description": "Request line over 8190 bytes (answered by gunicorn, as HTML).",
-                "content": {"text/html": {"schema": {"type": "string"}}}}
+# NOTE: gunicorn answers a request line over 8190 bytes (long query strings) itself, before the
+# app; engine/gunicorn_worker.py renders it as our envelope.
+URI_TOO_LONG = {"description": "Request line over 8190 bytes (code URI_TOO_LONG).",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
 ETAG_HEADER = {"ETag": {"description": "Strong tag of this exact body; send it back as "

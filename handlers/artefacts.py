@@ -28,7 +28,8 @@ REPLACE_ARTEFACT = ("UPDATE task_artefacts SET uri = ?, size_bytes = ?, sha256 =
                     "media_type = ?, attempt = ?, created_at = ? WHERE id = ?")
 MAX_URI_LENGTH = 2048
 # RFC 3986: scheme ":" then something; no whitespace or control characters anywhere.
-URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+")
+# NOTE: "https://" or "s3://" alone names nothing (the lookahead refuses an empty rest).
+URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:(?!//$)[^\s\x00-\x1f\x7f]+")
 SHA256 = re.compile(r"[0-9A-Fa-f]{64}")
 FIELDS = ("uri", "size_bytes", "sha256", "media_type")
 
@@ -91,7 +92,7 @@ def _store(conn: Connection, task: dict[str, Any], wanted: dict[str, Any],
 @handler("task_artefact_add")
 def add_artefact(request: Request, conn: Connection) -> Result:
     body = request.body
-    task = owned_task(conn, request.path["id"], body["worker_id"])
+    task = owned_task(conn, request.path["id"], body.get("worker_id"))
     wanted = {"name": body["name"], "uri": _uri(body["uri"]),
               "size_bytes": body.get("size_bytes"), "sha256": _sha256(body.get("sha256")),
               "media_type": body.get("media_type")}
@@ -101,7 +102,7 @@ def add_artefact(request: Request, conn: Connection) -> Result:
         text = f"Artefact {wanted['name']}: {wanted['uri']}"
         record(conn, task, now=now, change="artefact_added", event_type=None,
                status=Status.CLAIMED, previous_status=Status.CLAIMED,
-               worker_id=body["worker_id"], message=text)
+               worker_id=task["claimed_by"], message=text)
     stored = conn.fetchone(SELECT_ARTEFACT, [task["id"], wanted["name"]])
     assert stored is not None
     return Result(artefact_document(stored), status=status,

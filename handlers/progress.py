@@ -19,13 +19,16 @@ HEARTBEAT = ("UPDATE tasks SET heartbeat_at = ?, lease_expires_at = ?, updated_a
              "WHERE id = ?")
 
 
-def owned_task(conn: Connection, task_id: int, worker_id: str) -> dict[str, Any]:
-    """The task, locked, if `worker_id` holds it: else 404, 409 or 403."""
+def owned_task(conn: Connection, task_id: int, worker_id: str | None) -> dict[str, Any]:
+    """The task, locked, if `worker_id` holds it: else 404, 409 or 403.
+
+    `worker_id` None (artefacts and log lines may omit it): any claimed task will do.
+    """
     task = load_task(conn, task_id, lock=True)
     if task["status"] != Status.CLAIMED:
         raise Conflict(f"Task {task_id} is {task['status']}, not claimed.",
                        code="TASK_NOT_CLAIMED")
-    if task["claimed_by"] != worker_id:
+    if worker_id is not None and task["claimed_by"] != worker_id:
         raise Forbidden(f"Task {task_id} is claimed by another worker.", code="NOT_TASK_OWNER")
     return task
 

@@ -118,6 +118,7 @@ def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datet
     task_type = types.get(item["type"])
     params = item.get("params", {})
     _check_params(task_type, params, prefix)
+    run_after = _run_after(item.get("run_after"), now)  # NOTE: a bad one is 400, duplicate or not
     key = dedupe_key(task_type["name"], params)
     duplicate = conn.fetchone(SELECT_ACTIVE_DUPLICATE, [key])
     if duplicate:
@@ -134,7 +135,7 @@ def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datet
         task_id = conn.insert(INSERT_TASK, [
             task_type["id"], parent_id, json.dumps(params), key, key, priority,
             task_type["max_attempts"], task_type["lease_seconds"],
-            _run_after(item.get("run_after"), now), deps_pending, rerun_of, now, now])
+            run_after, deps_pending, rerun_of, now, now])
     except Exception as exc:
         if not is_error(exc, "IntegrityError"):
             raise

@@ -69,7 +69,7 @@ def _room(conn: Connection, task_id: int, cap: int) -> int:
 def add_lines(request: Request, conn: Connection) -> Result:
     body = request.body
     lines = _lines(body)
-    task = owned_task(conn, request.path["id"], body["worker_id"])
+    task = owned_task(conn, request.path["id"], body.get("worker_id"))
     now, cap = utcnow(), max_lines()
     rows = [log_row(task["id"], task["attempts"], line["level"], line["message"],
                     None if line.get("data") is None else json.dumps(line["data"]),

@@ -73,6 +73,9 @@ def test_create_get_list_pause_resume_delete(api, type_name):
     ({"cron": "0 0 * * * *"}, "INVALID_CRON"),
     ({"cron": "0 0 31 2 *"}, "INVALID_CRON"),
     ({"cron": "0 * * * *", "timezone": "Mars/Olympus"}, "INVALID_TIMEZONE"),
+    # a file of the zone database, not a zone: the host's zone, and UTC with leap seconds
+    ({"cron": "0 * * * *", "timezone": "localtime"}, "INVALID_TIMEZONE"),
+    ({"cron": "0 * * * *", "timezone": "right/UTC"}, "INVALID_TIMEZONE"),
     ({"cron": "0 * * * *", "every_seconds": 60}, "INVALID_TIMING"),
     ({}, "INVALID_TIMING"),
     ({"every_seconds": 60, "type": "No.Such.Type"}, "UNKNOWN_TASK_TYPE"),
@@ -208,6 +211,31 @@ def test_servers_with_the_scheduler_off_enqueue_nothing(tmp_path, dialect_name):
                                                "every_seconds": 1}).status_code == 201
             time.sleep(2)
             assert api.rows("SELECT slot_at FROM schedule_runs") == []
+            api.close()
+        finally:
+            server.stop()
+
+
+@pytest.mark.parametrize("dialect_name", ["sqlite", "mysql"])
+def test_slots_shorter_than_the_tick_interval_all_run(tmp_path, dialect_name):
+    """every_seconds 1 with a tick every 2 s and the default catch_up (latest): the slots between
+    two ticks are not downtime; only the newest of them used to get a task."""
+    with fresh_database(dialect_name, tmp_path, auth="on") as db:
+        keys = role_keys(db, "slow")
+        server = start_server(db, tmp_path, workers=1, auth="on", scheduler_interval="2")
+        server.admin_key, server.keys = keys["admin"], keys
+        try:
+            api = TaskApi(server)
+            type_name = api.register_type(unique_type("Between"))
+            name = unique_name()
+            assert api.post("/api/schedules", {"name": name, "type": type_name,
+                                               "every_seconds": 1}).status_code == 201
+            wait_for(lambda: len(api.rows("SELECT slot_at FROM schedule_runs")) >= 4, 10,
+                     "4 slots")
+            api.call("PATCH", f"/api/schedules/{name}", json={"is_active": False})
+            slots = [row["slot_at"] for row in api.rows(
+                "SELECT slot_at FROM schedule_runs ORDER BY slot_at")]
+            assert slots == [slots[0] + timedelta(seconds=i) for i in range(len(slots))]
             api.close()
         finally:
             server.stop()

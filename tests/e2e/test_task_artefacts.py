@@ -54,6 +54,18 @@ def test_artefact_is_recorded_and_listed(api):
     assert len(api.task(task_id)["artefacts"]) == 2  # they stay with the finished task
 
 
+def test_worker_id_may_be_left_out_as_api_md_shows_the_body(api):
+    """API.md gives the body as {name, uri, ...}: any claimed task takes it then."""
+    _, task_id = claimed(api)
+    body = {"name": "out.txt", "uri": "s3://bucket/out.txt"}
+    response = api.post(f"/api/tasks/{task_id}/artefacts", body, role="worker")
+    assert response.status_code == 201, response.text
+    assert [a["name"] for a in api.task(task_id)["artefacts"]] == ["out.txt"]
+    pending = api.create(api.register_type(), {})
+    refused = api.post(f"/api/tasks/{pending}/artefacts", body, role="worker")
+    assert refused.status_code == 409 and refused.json()["code"] == "TASK_NOT_CLAIMED"
+
+
 def test_a_task_without_artefacts_lists_none_and_the_claim_does_not_read_them(api):
     name = api.register_type()
     task_id = api.create(name, {})
@@ -88,7 +100,7 @@ def test_a_later_attempt_replaces_an_earlier_attempts_artefact(api):
 
 @pytest.mark.parametrize("uri", ["report.pdf", "/data/out.csv", "s3://bucket/a b",
                                  "https://x/\u0007", "1http://x", "", ":nothing",
-                                 "s3://" + "k" * 2050])
+                                 "s3://" + "k" * 2050, "https://", "s3://"])
 def test_bad_uri_is_400_invalid_artefact_uri(api, uri):
     _, task_id = claimed(api)
     response = add(api, task_id, uri=uri)

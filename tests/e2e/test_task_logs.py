@@ -96,6 +96,19 @@ def test_only_the_owner_of_a_claimed_task(api):
     assert worker_lines(api, task_id) == []
 
 
+def test_worker_id_may_be_left_out_as_api_md_shows_the_body(api):
+    """API.md gives the body as {level, message, data?}: any claimed task takes it then."""
+    task_id = _claimed(api)
+    bare = api.post(f"/api/tasks/{task_id}/logs", {"level": "info", "message": "no id"},
+                    role="worker")
+    assert bare.status_code == 201, bare.text
+    assert worker_lines(api, task_id) == [("info", "no id")]
+    pending = api.create(api.register_type(), {})
+    refused = api.post(f"/api/tasks/{pending}/logs", {"level": "info", "message": "x"},
+                       role="worker")
+    assert refused.status_code == 409 and refused.json()["code"] == "TASK_NOT_CLAIMED"
+
+
 @pytest.mark.parametrize(("body", "code"), [
     ({"level": "fatal", "message": "x"}, "VALIDATION_FAILED"),
     ({"level": "info", "message": ""}, "VALIDATION_FAILED"),

@@ -106,6 +106,15 @@ def test_bad_overrides_are_400(api, body, code):
     assert response.json()["code"] == code
 
 
+def test_a_bad_run_after_is_400_even_when_the_rerun_is_already_queued(api):
+    """The dedupe lookup answered 200 before run_after was read."""
+    _, old = finished(api)
+    assert rerun(api, old).status_code == 201
+    response = rerun(api, old, {"run_after": "tomorrow"})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "INVALID_RUN_AFTER"
+
+
 def test_inactive_type_is_400_and_workers_may_not_rerun(api):
     name, old = finished(api)
     assert rerun(api, old, role="worker").status_code == 403

@@ -183,6 +183,16 @@ def test_invalid_run_after_is_400(api, value):
     assert _tasks_of(api, name) == []
 
 
+def test_invalid_run_after_is_400_for_a_duplicate_too(api):
+    name = api.register_type()
+    first = api.create(name, {"i": 1})
+    response = api.post("/api/tasks", {"type": name, "params": {"i": 1}, "run_after": "tomorrow"},
+                        role="client")
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "INVALID_RUN_AFTER"
+    assert [task["id"] for task in _tasks_of(api, name)] == [first]
+
+
 def test_unknown_parent_and_dependencies(api):
     name = api.register_type(max_attempts=1)
     parent = api.post("/api/tasks", {"type": name, "params": {}, "parent_id": MISSING_ID},

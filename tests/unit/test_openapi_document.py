@@ -33,3 +33,6 @@ def test_seeded_endpoints_make_a_valid_document():
     limited = document["paths"]["/api/test/rl/both"]["get"]
     assert limited["x-rate-limit"] == {"requests": 3, "window_seconds": 86400, "scope": "both"}
     assert "Retry-After" in limited["responses"]["429"]["headers"]
+    # gunicorn's own refusals are rendered in the envelope (engine/gunicorn_worker.py)
+    too_long = document["paths"]["/api/tasks"]["get"]["responses"]["414"]
+    assert list(too_long["content"]) == ["application/json"]

@@ -54,6 +54,23 @@ def test_slots_to_run_after_downtime(catch_up, count):
     assert len(slots) == count and slots == sorted(slots)
 
 
+@pytest.mark.parametrize("catch_up", ["latest", "none", "all"])
+def test_slots_between_two_ticks_all_run(catch_up):
+    """A tick every 5 s (the default) and a slot every second: the 4 slots since the last tick
+    are not missed after downtime; `latest` used to enqueue only the newest."""
+    start = datetime(2026, 1, 1, 12)
+    slots = slots_to_run(Timing(None, 1, "UTC"), catch_up, start, start + timedelta(seconds=4.5))
+    assert slots == [start + timedelta(seconds=s) for s in range(5)]
+
+
+@pytest.mark.parametrize(("catch_up", "count"), [("latest", 2), ("none", 2), ("all", 100)])
+def test_after_downtime_the_slots_of_the_last_minute_run(catch_up, count):
+    start = datetime(2026, 1, 1)
+    slots = slots_to_run(Timing(None, 30, "UTC"), catch_up, start,
+                         start + timedelta(days=1, seconds=50))
+    assert len(slots) == count and slots == sorted(slots)
+
+
 @pytest.mark.parametrize("expr", ["* * * *", "* * * * * *", "61 * * * *", "0 0 31 2 *",
                                   "every minute", "*/0 * * * *"])
 def test_bad_cron_is_400(expr):
@@ -62,7 +79,8 @@ def test_bad_cron_is_400(expr):
     assert caught.value.code == "INVALID_CRON"
 
 
-@pytest.mark.parametrize("name", ["Mars/Olympus", "../etc/passwd", "/etc/localtime", "", "UTC\0"])
+@pytest.mark.parametrize("name", ["Mars/Olympus", "../etc/passwd", "/etc/localtime", "", "UTC\0",
+                                  "localtime", "right/UTC", "posix/UTC", "posixrules"])
 def test_unknown_zone_is_400(name):
     with pytest.raises(BadRequest) as caught:
         zone(name)
