@@ -82,6 +82,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="the database server to measure (default mysql)")
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL,
                         help="MySQL/MariaDB server; a throwaway database is created on it")
+    parser.add_argument("--pg-notify", choices=["on", "off"], default="on",
+                        help="the servers' TASKMANAGER_PG_NOTIFY (PostgreSQL; default on)")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
                         help="PostgreSQL server (--db postgresql); a throwaway database too")
     parser.add_argument("--db-pid", type=int,
@@ -283,8 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     server_url = args.postgres_url if postgres else args.mysql_url
     with (contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp,
           throwaway_database(server_url, args.keep) as (name, env, keys),
-          server(env, args.server_workers, args.server_threads,
-                 Path(tmp) / "server.log") as (port, pid)):
+          server({**env, "TASKMANAGER_PG_NOTIFY": args.pg_notify}, args.server_workers,
+                 args.server_threads, Path(tmp) / "server.log") as (port, pid)):
         type_id = register_type(port, keys["admin"])
         loader = Loader(server_url, name, type_id)
         if not postgres:
