@@ -273,7 +273,8 @@ def _render_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exceptio
 def create_app(config: Config | None = None, db: Database | None = None) -> falcon.App:
     """Build the WSGI app for `config` (default: the environment)."""
     config = config or load()
-    db = db or Database.from_url(config.database_url, config.db_pool_size)
+    db = db or Database.from_url(config.database_url, config.db_pool_size,
+                                 config.pg_notify == "on")
     handlers = load_handler_modules(config.handler_modules)
     registry = EndpointRegistry(db, handlers, config.reload_interval)
     auth = Authenticator(db, config.auth_enabled, config.reload_interval)

@@ -31,6 +31,8 @@ MARKER_TABLE = "api_endpoints"
 LIST_TABLES = {
     "sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",
     "mysql": "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()",
+    "postgresql": ("SELECT table_name FROM information_schema.tables "
+                   "WHERE table_schema = current_schema()"),
 }
 
 
@@ -71,6 +73,10 @@ def run(migrator: Any) -> list[str]:
     if migrator.applied():
         raise BaselineError(f"{len(migrator.applied())} migration(s) are already applied: "
                             "this database is managed already, there is nothing to adopt.")
+    if migrator.dialect == "postgresql":
+        raise BaselineError("the PHP TaskManager ran on MySQL/MariaDB only: there is no legacy "
+                            "PostgreSQL schema to adopt. Start with `taskmanager migrate apply`, "
+                            "or adopt the MySQL database and copy its rows over.")
     adoption = read_adoption(migrator.directory)
     if not adoption:
         raise BaselineError(f"no adoption migrations in {migrator.directory / FOLDER}")

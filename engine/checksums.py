@@ -26,6 +26,11 @@ CREATE_TABLE = {
         path VARCHAR(1000) NOT NULL,
         sha256 CHAR(64) NOT NULL,
         recorded_at DATETIME(6) NOT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+    "postgresql": f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+        migration_id VARCHAR(255) NOT NULL PRIMARY KEY,
+        path VARCHAR(1000) NOT NULL,
+        sha256 CHAR(64) NOT NULL,
+        recorded_at TIMESTAMP(6) NOT NULL)""",
 }
 SELECT_HASHES = f"SELECT migration_id, path, sha256 FROM {TABLE}"
 DELETE_HASH = f"DELETE FROM {TABLE} WHERE migration_id = :migration_id"
@@ -33,8 +38,24 @@ INSERT_HASH = (f"INSERT INTO {TABLE} (migration_id, path, sha256, recorded_at) "
                "VALUES (:migration_id, :path, :sha256, :recorded_at)")
 
 
-def file_hash(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+# Migrations written before PostgreSQL was supported keep their bytes (and so the hashes that
+# existing databases recorded); their PostgreSQL statements live in a file of the same name in
+# this folder beside them (engine/migrate.py `dialect_step`).
+COMPANIONS = "postgresql"
+
+
+def companion_path(path: str | Path) -> Path:
+    """Where the PostgreSQL statements of the migration at `path` are kept, if apart."""
+    return Path(path).parent / COMPANIONS / Path(path).name
+
+
+def file_hash(path: str | Path, dialect: str = "") -> str:
+    """sha256 of the migration file; on PostgreSQL, of it and its companion file together."""
+    data = Path(path).read_bytes()
+    companion = companion_path(path)
+    if dialect == "postgresql" and companion.is_file():
+        data += companion.read_bytes()
+    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -51,7 +72,10 @@ class Problem:
 
 
 def backend_dialect(backend: Any) -> str:
-    return "sqlite" if backend.uri.scheme.startswith("sqlite") else "mysql"
+    scheme = backend.uri.scheme
+    if scheme.startswith("sqlite"):
+        return "sqlite"
+    return "postgresql" if scheme.startswith(("postgres", "psql")) else "mysql"
 
 
 class Ledger:
@@ -78,6 +102,9 @@ class Ledger:
         return [row[0] for row in self.backend.execute(
             f"SELECT migration_id FROM {table} ORDER BY applied_at_utc").fetchall()]
 
+    def _hash(self, path: str) -> str:
+        return file_hash(path, backend_dialect(self.backend))
+
     def _relative(self, path: str) -> str:
         try:
             return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
@@ -92,7 +119,7 @@ class Ledger:
                 self.backend.execute(DELETE_HASH, {"migration_id": migration.id})
                 self.backend.execute(INSERT_HASH, {
                     "migration_id": migration.id, "path": self._relative(migration.path),
-                    "sha256": file_hash(migration.path), "recorded_at": utcnow()})
+                    "sha256": self._hash(migration.path), "recorded_at": utcnow()})
 
     def forget(self, migration_ids: Iterable[str]) -> None:
         self.ensure_table()
@@ -113,9 +140,9 @@ class Ledger:
                                         "applied to this database, but the file is gone"))
             elif entry is None:
                 unrecorded.append(migration_id)
-            elif file_hash(migration.path) != entry[1]:
+            elif self._hash(migration.path) != entry[1]:
                 problems.append(Problem(
                     migration_id, "modified", self._relative(migration.path),
                     f"edited after it was applied (sha256 {entry[1][:12]}… when applied, "
-                    f"{file_hash(migration.path)[:12]}… now)"))
+                    f"{self._hash(migration.path)[:12]}… now)"))
         return problems, unrecorded

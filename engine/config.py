@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.db import POSTGRES_SCHEMES, dialect_of_url
+
 ENV_PREFIX = "TASKMANAGER_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,9 +34,9 @@ def _positive_float(raw: str) -> float:
 
 
 def _database_url(raw: str) -> str:
-    if not raw.startswith(("sqlite:///", "mysql://", "mysql+pymysql://",
-                           "mysql+mysqlclient://")):
-        raise ValueError("must start with sqlite:/// or mysql://")
+    if not raw.startswith(("sqlite:///", "mysql://", "mysql+pymysql://", "mysql+mysqlclient://",
+                           *POSTGRES_SCHEMES)):
+        raise ValueError("must start with sqlite:///, mysql:// or postgresql://")
     return raw
 
 
@@ -97,8 +99,9 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("DATABASE_URL", "sqlite:///taskmanager.db", _database_url,
-            "Database: sqlite:///path.db (embedded) or mysql://user:pass@host:port/db "
-            "(PyMySQL; mysql+mysqlclient://... for the C driver, the `mysqlclient` extra)."),
+            "Database: sqlite:///path.db (embedded), mysql://user:pass@host:port/db (PyMySQL; "
+            "mysql+mysqlclient://... for the C driver, the `mysqlclient` extra) or "
+            "postgresql://user:pass@host:port/db."),
     Setting("BIND", "127.0.0.1:8000", _bind, "Address gunicorn listens on (HOST:PORT)."),
     Setting("WORKERS", "2", _positive_int, "Number of gunicorn worker processes."),
     Setting("THREADS", "8", _positive_int,
@@ -114,7 +117,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("CORS_ORIGINS", "", _csv,
             "Comma-separated origins allowed by CORS ('*' for any); empty disables CORS."),
     Setting("AUTH", "auto", _choice("auto", "on", "off"),
-            "API key auth: on, off, or auto (on for MySQL, off for SQLite)."),
+            "API key auth: on, off, or auto (on for MySQL and PostgreSQL, off for SQLite)."),
     Setting("HANDLER_MODULES", "handlers", _module_list,
             "Comma-separated Python modules that register custom handlers."),
     Setting("MIGRATIONS_DIR", str(PROJECT_ROOT / "migrations"), str,
@@ -122,7 +125,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SEED_FILE", str(PROJECT_ROOT / "seeds" / "endpoints.yaml"), str,
             "YAML file of endpoint definitions used by `taskmanager seed`."),
     Setting("DB_POOL_SIZE", "4", _positive_int,
-            "Most idle MySQL connections kept per process."),
+            "Most idle MySQL/PostgreSQL connections kept per process."),
+    Setting("PG_NOTIFY", "on", _choice("on", "off"),
+            "PostgreSQL: LISTEN/NOTIFY wakes long polls, event streams and the endpoint reload "
+            "at once (one extra connection per process); off: poll only, e.g. behind a "
+            "transaction-mode pooler, which drops LISTEN."),
     Setting("AMQP_URL", "", _amqp_url,
             "RabbitMQ URL for `taskmanager events relay` (amqp://user:pass@host:5672/vhost); "
             "empty: events are not relayed to a broker."),
@@ -176,12 +183,12 @@ class Config:
 
     @property
     def dialect(self) -> str:
-        return "sqlite" if self.database_url.startswith("sqlite") else "mysql"
+        return dialect_of_url(self.database_url)
 
     @property
     def auth_enabled(self) -> bool:
         if self.auth == "auto":
-            return self.dialect == "mysql"
+            return self.dialect != "sqlite"
         return bool(self.auth == "on")
 
     def with_overrides(self, **overrides: str) -> Config:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from engine import iso_time
-from engine.db import Connection, placeholders
+from engine.db import Connection, is_error, placeholders
 from engine.errors import BadRequest, Conflict, NotFound
 from engine.registry import Request, Result
 from engine.validation import INT64_MAX, INT64_MIN
@@ -178,7 +178,8 @@ def _check_ops(column: str, ops: Any) -> None:
 
 @lru_cache(maxsize=4096)  # PERF: every CRUD request quotes the same few config names again
 def q(identifier: str) -> str:
-    """Quote an identifier from config (backticks work in MySQL and SQLite)."""
+    """Quote an identifier from config (backticks work in MySQL and SQLite; PostgreSQL's
+    connection writes them as double quotes)."""
     if not IDENTIFIER.match(identifier):
         raise ValueError(f"not an identifier: {identifier!r}")
     return f"`{identifier}`"
@@ -296,7 +297,7 @@ def list_rows(config: CrudConfig, request: Request, conn: Connection,
         text, values = _keyset(spec, _decode_cursor(spec, request.query["cursor"]))
         page_clauses.append(text)
         page_params.extend(values)
-    count_sql, page_sql, hidden = _list_sql(config, clauses, page_clauses, spec)
+    count_sql, page_sql, hidden = _list_sql(config, clauses, page_clauses, spec, conn.dialect)
     total = conn.fetchval(count_sql, params) if config.count else None
     rows = conn.fetchall(page_sql, [*page_params, limit + 1, offset])
     if not rows and config.parent:
@@ -321,8 +322,20 @@ def _check_parent(config: CrudConfig, request: Request, conn: Connection) -> Non
         raise NotFound(f"No {table} row with {key} {value}.", code=config.not_found_code)
 
 
+def _order(config: CrudConfig, column: str, descending: bool, dialect: str) -> str:
+    """`col ASC|DESC`; NULLs first in ascending order on every dialect (the keyset assumes it).
+
+    NOTE: PostgreSQL sorts NULLs last by default; the key (never NULL) keeps the plain form,
+    so an index on it still serves the order.
+    """
+    text = f"{q(column)} {'DESC' if descending else 'ASC'}"
+    if dialect == "postgresql" and column != config.key:
+        text += " NULLS LAST" if descending else " NULLS FIRST"
+    return text
+
+
 def _list_sql(config: CrudConfig, clauses: list[str], page_clauses: list[str],
-              spec: list[tuple[str, bool]]) -> tuple[str, str, tuple[str, ...]]:
+              spec: list[tuple[str, bool]], dialect: str) -> tuple[str, str, tuple[str, ...]]:
     """The COUNT and page statements and the sort-only columns, cached per request shape."""
     # PERF: a list request repeats a few shapes; building the SQL text cost more than the
     # statement's own execution on SQLite.
@@ -336,7 +349,7 @@ def _list_sql(config: CrudConfig, clauses: list[str], page_clauses: list[str],
     page = f"SELECT {', '.join(map(q, columns))} FROM {table}"
     if page_clauses:
         page += " WHERE " + " AND ".join(page_clauses)
-    page += " ORDER BY " + ", ".join(f"{q(c)} {'DESC' if d else 'ASC'}" for c, d in spec)
+    page += " ORDER BY " + ", ".join(_order(config, c, d, dialect) for c, d in spec)
     page += " LIMIT ? OFFSET ?"
     hidden = tuple(c for c in columns if c not in config.columns)
     if len(config.sql_cache) >= _SQL_CACHE_SIZE:
@@ -409,10 +422,10 @@ def _keyed(request: Request, config: CrudConfig, value: Any) -> Request:
 
 
 def _constraint_error(exc: Exception) -> Exception:
-    if type(exc).__name__ == "IntegrityError":
+    if is_error(exc, "IntegrityError"):
         return Conflict("The change breaks a uniqueness or reference rule of the table.",
                         code="CONSTRAINT_VIOLATION")
-    if type(exc).__name__ == "DataError":  # MySQL strict mode: too long, out of range
+    if is_error(exc, "DataError"):  # MySQL strict mode, PostgreSQL: too long, out of range
         return BadRequest("A value does not fit its column (too long or out of range).",
                           code="VALUE_OUT_OF_RANGE")
     return exc

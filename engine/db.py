@@ -1,7 +1,8 @@
-"""Database access for SQLite and MySQL/MariaDB behind one small interface.
+"""Database access for SQLite, MySQL/MariaDB and PostgreSQL behind one small interface.
 
-SQL is written once with `?` placeholders; for MySQL they become `%s`. Timestamps are naive
-`datetime` values in UTC on both dialects (MySQL sessions run with time_zone '+00:00').
+SQL is written once with `?` placeholders; for MySQL and PostgreSQL they become `%s`.
+Timestamps are naive `datetime` values in UTC on every dialect (MySQL sessions run with
+time_zone '+00:00', PostgreSQL ones with TimeZone UTC).
 """
 
 from __future__ import annotations
@@ -98,6 +99,24 @@ def _to_mysql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+# PostgreSQL NOTIFY channels (engine/db_listen.py): new events, a changed endpoint table.
+EVENTS_CHANNEL = "taskmanager_events"
+ENDPOINTS_CHANNEL = "taskmanager_endpoints"
+
+
+def dialect_of_url(url: str) -> str:
+    """`sqlite`, `mysql` or `postgresql`, from a `DATABASE_URL`."""
+    if url.startswith("sqlite"):
+        return "sqlite"
+    return "postgresql" if url.startswith(POSTGRES_SCHEMES) else "mysql"
+
+
+def is_error(exc: BaseException, kind: str) -> bool:
+    """`exc` is the DB-API error `kind` (`IntegrityError`, `DataError`) of any driver."""
+    return any(cls.__name__ == kind for cls in type(exc).__mro__)
+
+
 def placeholders(count: int) -> str:
     """`?, ?, ?` for an IN list of `count` values."""
     return ", ".join("?" * count)
@@ -176,9 +195,14 @@ class Database:
     dialect: str
 
     @staticmethod
-    def from_url(url: str, pool_size: int = 4) -> Database:
+    def from_url(url: str, pool_size: int = 4, listen: bool = True) -> Database:
+        """`listen`: on PostgreSQL, wake waiters by LISTEN/NOTIFY (`wait_for`), not polls only."""
         if url.startswith("sqlite:///"):
             return SQLiteDatabase(url[len("sqlite:///"):])
+        if url.startswith(POSTGRES_SCHEMES):
+            from engine.db_postgres import PostgresDatabase  # it builds on this module
+
+            return PostgresDatabase(url, pool_size, listen)
         from engine.db_mysql import MySQLDatabase  # it builds on this module
 
         return MySQLDatabase(url, pool_size)
@@ -187,6 +211,19 @@ class Database:
     def transaction(self, write: bool = True) -> Iterator[Connection]:
         """A connection inside one transaction: committed on success, rolled back on error."""
         raise NotImplementedError
+
+    def notified(self, channel: str) -> int:
+        """How often `channel` was notified so far (PostgreSQL); note it before a read."""
+        return 0
+
+    def wait_for(self, channel: str, since: int, poll: float, limit: float) -> bool:
+        """Wait before reading again: `poll` seconds (at most `limit`) on SQLite and MySQL.
+
+        On PostgreSQL, until `channel` is notified after `since` (`notified()` before the
+        read), then True; see engine/db_listen.py. False when it is time to poll.
+        """
+        time.sleep(max(0.0, min(poll, limit)))
+        return False
 
     def run(self, work: Callable[[Connection], T], write: bool = True) -> T:
         """Run `work` in a transaction, retrying when the database rolled it back itself.
@@ -324,7 +361,11 @@ def _rollback(raw: sqlite3.Connection) -> None:
 
 
 def yoyo_url(database_url: str) -> str:
-    """The same database in yoyo's URL form."""
-    for driver in ("mysql+pymysql://", "mysql+mysqlclient://"):  # yoyo migrates with PyMySQL
+    """The same database in yoyo's URL form (yoyo migrates MySQL with PyMySQL, PostgreSQL with
+    its psycopg 3 backend)."""
+    for scheme in ("postgresql://", "postgres://"):
+        if database_url.startswith(scheme):
+            return "postgresql+psycopg://" + database_url[len(scheme):]
+    for driver in ("mysql+pymysql://", "mysql+mysqlclient://"):
         database_url = database_url.replace(driver, "mysql://", 1)
     return database_url

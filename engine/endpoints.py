@@ -14,7 +14,7 @@ from typing import Any
 from falcon.routing import CompiledRouter
 
 from engine import crud
-from engine.db import Connection, Database
+from engine.db import ENDPOINTS_CHANNEL, Connection, Database
 from engine.errors import ApiError
 from engine.ratelimit import RateLimit
 from engine.registry import Handler, Request
@@ -197,17 +197,23 @@ class EndpointRegistry:
         self._lock = threading.Lock()
         self._routes: Routes | None = None
         self._next_check = 0.0
+        self._notice = 0  # PostgreSQL: the endpoint channel's count the routes were read after
 
     def current(self) -> Routes:
         """The routes; raises ApiError (503) when this call's check finds the database gone."""
         now = time.monotonic()
-        if self._routes is None or now >= self._next_check:
+        # NOTE: on PostgreSQL the table's triggers NOTIFY every process: it rebuilds at once,
+        # not at its next check (the check stays, in case the LISTEN connection is down).
+        notice = self.db.notified(ENDPOINTS_CHANNEL)
+        if self._routes is None or now >= self._next_check or notice != self._notice:
             # NOTE: a thread that finds another one checking waits for that answer, but not
             # for a database that hangs: after CHECK_WAIT it goes on with the last table.
             if self._lock.acquire(timeout=-1 if self._routes is None else CHECK_WAIT):
                 try:
-                    if self._routes is None or now >= self._next_check:
+                    if (self._routes is None or now >= self._next_check
+                            or notice != self._notice):
                         try:
+                            self._notice = notice
                             self._refresh()
                         finally:
                             self._next_check = now + self.interval

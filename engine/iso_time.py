@@ -1,8 +1,8 @@
 """ISO 8601 date-times from query strings: checked, then normalised to naive UTC.
 
-Stored timestamps are naive UTC on both dialects (MySQL DATETIME, SQLite text in the space
-form), so a filter value is compared as a `datetime` in that form: `...Z`, `+02:00` and a
-naive value (taken as UTC) all mean the instant they name, and SQLite never compares `T` text
+Stored timestamps are naive UTC on every dialect (MySQL DATETIME, PostgreSQL TIMESTAMP, SQLite text
+in the space form), so a filter value is compared as a `datetime` in that form: `...Z`, `+02:00`
+and a naive value (taken as UTC) all mean the instant they name, and SQLite never compares `T` text
 with space text. JSON Schema's `format: date-time` (RFC 3339) would demand an offset, hence a
 pattern of our own.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import runpy
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,7 +13,7 @@ from typing import Any
 from yoyo import get_backend, read_migrations, step
 
 from engine import baseline, migration_sql
-from engine.checksums import Ledger, backend_dialect
+from engine.checksums import Ledger, backend_dialect, companion_path
 from engine.config import Config
 from engine.db import use_sqlite_types, yoyo_url
 
@@ -23,14 +25,22 @@ class MigrationError(Exception):
 
 
 def dialect_of(raw_connection: Any) -> str:
-    """`sqlite` or `mysql`, from the DB-API connection yoyo hands to a step."""
-    return "sqlite" if type(raw_connection).__module__.startswith("sqlite3") else "mysql"
+    """`sqlite`, `mysql` or `postgresql`, from the DB-API connection yoyo hands to a step."""
+    module = type(raw_connection).__module__
+    if module.startswith("sqlite3"):
+        return "sqlite"
+    return "postgresql" if module.startswith("psycopg") else "mysql"
 
 
-def _runner(statements: dict[str, Sequence[str]]) -> Any:
+def _runner(statements: dict[str, Sequence[str] | None]) -> Any:
     def run(raw_connection: Any) -> None:
+        dialect = dialect_of(raw_connection)
+        todo = statements[dialect]
+        if todo is None:
+            raise MigrationError(f"this migration has no {dialect} statements (dialect_step "
+                                 f"without `{dialect}=`)")
         cursor = raw_connection.cursor()
-        for sql in statements[dialect_of(raw_connection)]:
+        for sql in todo:
             cursor.execute(sql)
         cursor.close()
 
@@ -39,10 +49,43 @@ def _runner(statements: dict[str, Sequence[str]]) -> Any:
 
 
 def dialect_step(*, sqlite: Sequence[str], mysql: Sequence[str],
-                 rollback_sqlite: Sequence[str] = (), rollback_mysql: Sequence[str] = ()) -> Any:
-    """A yoyo step whose SQL differs by dialect (each a list of single statements)."""
-    return step(_runner({"sqlite": sqlite, "mysql": mysql}),
-                _runner({"sqlite": rollback_sqlite, "mysql": rollback_mysql}))
+                 postgresql: Sequence[str] | None = None,
+                 rollback_sqlite: Sequence[str] = (), rollback_mysql: Sequence[str] = (),
+                 rollback_postgresql: Sequence[str] | None = None) -> Any:
+    """A yoyo step whose SQL differs by dialect (each a list of single statements).
+
+    Without `postgresql`, the statements come from the migration's companion file (see
+    `checksums.COMPANIONS`): its `STEPS`, one `(apply, rollback)` pair per dialect_step, in
+    order. With neither, the step refuses to run on PostgreSQL (rather than skip its change).
+    """
+    if postgresql is None:
+        caller = inspect.currentframe()
+        module = caller.f_back.f_globals if caller and caller.f_back else {}
+        postgresql, rollback_postgresql = _companion_step(module)
+    rollback_pg = rollback_postgresql if postgresql is None or rollback_postgresql else ()
+    return step(_runner({"sqlite": sqlite, "mysql": mysql, "postgresql": postgresql}),
+                _runner({"sqlite": rollback_sqlite, "mysql": rollback_mysql,
+                         "postgresql": rollback_pg}))
+
+
+def _companion_step(module: dict[str, Any]) -> tuple[Any, Any]:
+    """The next `(apply, rollback)` PostgreSQL pair of the migration module now loading."""
+    path = companion_path(module.get("__file__", ""))
+    if not module.get("__file__") or not path.is_file():
+        return None, None
+    index = module.get("_postgresql_steps", 0)
+    module["_postgresql_steps"] = index + 1
+    steps = runpy.run_path(str(path))["STEPS"]
+    return steps[index] if index < len(steps) else (None, None)
+
+
+def postgres_types(sql: str) -> str:
+    """Column text shared with MySQL/SQLite in PostgreSQL's types (booleans are SMALLINT 0/1)."""
+    return sql.replace("DATETIME(6)", "TIMESTAMP(6)").replace("BOOLEAN", "SMALLINT")
+
+
+# PostgreSQL's column default for "now": UTC, the naive form every timestamp is stored in.
+POSTGRES_NOW = "(now() AT TIME ZONE 'UTC')"
 
 
 class Migrator:
@@ -118,7 +161,8 @@ class Migrator:
         path.write_text(
             f'"""{message} ({stamp})."""\n\nfrom engine.migrate import dialect_step\n\n'
             f"{depends}\nsteps = [\n    dialect_step(\n        sqlite=[],\n        mysql=[],\n"
-            f"        rollback_sqlite=[],\n        rollback_mysql=[],\n    ),\n]\n")
+            f"        postgresql=[],\n        rollback_sqlite=[],\n        rollback_mysql=[],\n"
+            f"        rollback_postgresql=[],\n    ),\n]\n")
         return path
 
 

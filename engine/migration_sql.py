@@ -33,6 +33,8 @@ def statements(migration: Any, dialect: str) -> list[str]:
                 continue
             if isinstance(apply, str):
                 out.append(apply.strip())
+            elif hasattr(apply, "statements") and apply.statements[dialect] is None:
+                out.append(f"-- no {dialect} statements: this step refuses to run here")
             elif hasattr(apply, "statements"):
                 out.extend(sql.strip() for sql in apply.statements[dialect])
             else:

@@ -47,6 +47,13 @@ HIT = {
           count = LAST_INSERT_ID(IF(VALUES(window_start) > window_start, 1, count + 1)),
           window_start = GREATEST(window_start, VALUES(window_start)),
           expires_at = GREATEST(expires_at, VALUES(expires_at))""",
+    "postgresql": """INSERT INTO rate_limit_counters AS c (bucket, window_start, count, expires_at)
+        VALUES (?, ?, 1, ?)
+        ON CONFLICT (bucket) DO UPDATE SET
+          count = CASE WHEN excluded.window_start > c.window_start THEN 1 ELSE c.count + 1 END,
+          window_start = GREATEST(c.window_start, excluded.window_start),
+          expires_at = GREATEST(c.expires_at, excluded.expires_at)
+        RETURNING count""",
 }
 DELETE_EXPIRED = "DELETE FROM rate_limit_counters WHERE expires_at < ?"
 
@@ -95,8 +102,8 @@ class CounterStore:
         cleanup = time.monotonic() >= self._next_cleanup
         if cleanup:
             self._next_cleanup = time.monotonic() + CLEANUP_INTERVAL_SECONDS
-        # PERF: on MySQL a read "transaction" is autocommit: the single upsert is atomic by
-        # itself and skips BEGIN/COMMIT round trips; SQLite takes its write lock up front.
+        # PERF: on MySQL and PostgreSQL a read "transaction" is autocommit: the single upsert is
+        # atomic by itself and skips BEGIN/COMMIT round trips; SQLite takes its write lock up front.
         return self.db.run(lambda conn: self._hit(conn, bucket, window_start, expires_at,
                                                   cleanup),
                            write=self.db.dialect == "sqlite")

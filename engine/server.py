@@ -72,7 +72,8 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         """In each worker process: the app, then the handler modules' background services."""
-        db = Database.from_url(self.config.database_url, self.config.db_pool_size)
+        db = Database.from_url(self.config.database_url, self.config.db_pool_size,
+                               self.config.pg_notify == "on")
         app = create_app(self.config, db)
         start_services(self.config, db)
         return app

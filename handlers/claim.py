@@ -1,8 +1,8 @@
 """`task_claim`: hand the next eligible tasks to one worker, atomically, with a lease.
 
-MySQL: `SELECT … ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED` on an index that serves both the
-WHERE and the ORDER BY, so a claim reads only the rows it returns and concurrent claimers skip
-each other's rows. SQLite: the request's `BEGIN IMMEDIATE` transaction serializes claimers.
+MySQL, PostgreSQL: `SELECT … ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED` on an index that serves
+both the WHERE and the ORDER BY, so a claim reads only the rows it returns and concurrent claimers
+skip each other's rows. SQLite: the request's `BEGIN IMMEDIATE` transaction serializes claimers.
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ PENDING = {  # (queue-led index, by type) -> WHERE
     (True, True): "queue_type = ?", (True, False): "queue_any = 0",
     (False, True): "type_id = ? AND status = 'pending'", (False, False): "status = 'pending'",
 }
-HINT = {"mysql": "FORCE INDEX ({})", "sqlite": "INDEXED BY {}"}
-LOCK = {"mysql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
+# NOTE: PostgreSQL takes no hints; its planner picks the queue index by itself (EXPLAIN in
+# README "Scaling": an Index Scan under LockRows, no Sort).
+HINT = {"mysql": "FORCE INDEX ({})", "sqlite": "INDEXED BY {}", "postgresql": ""}
+LOCK = {"mysql": " FOR UPDATE SKIP LOCKED", "postgresql": " FOR UPDATE SKIP LOCKED", "sqlite": ""}
 # PERF: ids only (from the index); the rare expired rows are then read whole. pymysql parses
 # every result column's metadata, so `SELECT *` on each claim cost more than its round trip.
 EXPIRED = ("SELECT id FROM tasks {hint} WHERE status = 'claimed' AND lease_expires_at < ? "

@@ -1,6 +1,6 @@
 """Per-type caps on claimed tasks (`task_types.max_concurrent`, NULL = unlimited).
 
-A claim that may take tasks of a limited type locks that type's row (MySQL `FOR UPDATE`;
+A claim that may take tasks of a limited type locks that type's row (MySQL, PostgreSQL `FOR UPDATE`;
 SQLite's `BEGIN IMMEDIATE` already serializes claims), then counts the type's claimed tasks on
 `ix_tasks_type_status`. Two claimers of one limited type therefore take turns between the lock
 and their commit, and the second counts the first one's claims (READ COMMITTED: every
@@ -22,7 +22,7 @@ CLAIMED = ("CASE WHEN max_concurrent IS NULL THEN NULL ELSE (SELECT COUNT(*) FRO
 LOCK_TYPES = "SELECT id, max_concurrent FROM task_types WHERE id IN ({ids}) ORDER BY id{lock}"
 CLAIMED_BY_TYPE = ("SELECT type_id, COUNT(*) AS n FROM tasks WHERE type_id IN ({ids}) "
                    "AND status = 'claimed' GROUP BY type_id")
-LOCK = {"mysql": " FOR UPDATE", "sqlite": ""}
+LOCK = {"mysql": " FOR UPDATE", "postgresql": " FOR UPDATE", "sqlite": ""}
 
 
 def limited(types: list[dict[str, Any]]) -> set[int]:

@@ -4,7 +4,8 @@ Each frame's `id` is the event's cursor, so a browser's EventSource resumes afte
 connection with `Last-Event-ID` and gets exactly what it missed. A stream polls the outbox every
 POLL_SECONDS in short reads (no transaction or connection held in between), sends a comment
 every KEEPALIVE_SECONDS so proxies and dead clients are noticed, and ends after
-MAX_STREAM_SECONDS or on shutdown; the client then reconnects where it stopped.
+MAX_STREAM_SECONDS or on shutdown; the client then reconnects where it stopped. On PostgreSQL a
+NOTIFY from the events' trigger wakes it instead of the poll (engine/db_listen.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from engine.db import Database
+from engine.db import EVENTS_CHANNEL, Database
 from engine.errors import ApiError, BadRequest
 from engine.registry import STOPPING, Request, Result, handler
 from handlers import outbox
@@ -43,6 +44,7 @@ def events(database: Database, after: int, *, event_type: str | None = None,
     cursor, now = after, time.monotonic()
     quiet_since, ends = now, now + max_seconds
     while not STOPPING.is_set() and time.monotonic() < ends:
+        mark = database.notified(EVENTS_CHANNEL)
         try:
             page = outbox.read(database, cursor, BATCH, event_type, task_id)
         except ApiError as exc:  # the database is away: end, the client comes back later
@@ -58,7 +60,8 @@ def events(database: Database, after: int, *, event_type: str | None = None,
         elif time.monotonic() - quiet_since >= KEEPALIVE_SECONDS:
             yield b": keepalive\n\n"
             quiet_since = time.monotonic()
-        time.sleep(POLL_SECONDS)
+        database.wait_for(EVENTS_CHANNEL, mark, POLL_SECONDS,
+                          min(KEEPALIVE_SECONDS, ends - time.monotonic()))
 
 
 def resume_cursor(request: Request) -> int | None:

@@ -40,7 +40,7 @@ SELECT_TASK = "SELECT {columns} FROM tasks WHERE id = ?"
 TRANSITION_COLUMNS = ("id, type_id, parent_id, status, claimed_by, attempts, max_attempts, "
                       "cancel_requested, progress")
 SELECT_TYPE_NAME = "SELECT name FROM task_types WHERE id = ?"
-LOCK_SUFFIX = {"mysql": " FOR UPDATE", "sqlite": ""}
+LOCK_SUFFIX = {"mysql": " FOR UPDATE", "postgresql": " FOR UPDATE", "sqlite": ""}
 INSERT_HISTORY = ("INSERT INTO task_history (task_id, status_change, worker_id, message, attempt, "
                   "progress, step, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
 INSERT_EVENT = {
@@ -49,6 +49,8 @@ INSERT_EVENT = {
              "created_at) VALUES (?, ?, ?, ?, ?)",
     "sqlite": "INSERT OR IGNORE INTO task_events (task_id, event_type, transition, payload, "
               "created_at) VALUES (?, ?, ?, ?, ?)",
+    "postgresql": "INSERT INTO task_events (task_id, event_type, transition, payload, "
+                  "created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
 }
 FINISH_TASK = ("UPDATE tasks SET status = ?, result = ?, error = ?, error_code = ?, "
                "dedupe_active = NULL, completed_at = ?, updated_at = ?, lease_expires_at = NULL, "

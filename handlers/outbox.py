@@ -1,14 +1,14 @@
 """The outbox read as a feed: every event gets a cursor (`seq`) in commit order, read in pages.
 
-NOTE: why not the auto-increment id as the cursor. On MySQL an id is taken at INSERT and becomes
-visible at COMMIT, so under concurrent transactions a lower id can appear after a reader already
-moved its cursor past a higher one: that event would be skipped for good. A safety window ("only
-events older than N seconds") only narrows the race. Instead the cursor is assigned after commit:
-a reader that finds committed rows without `seq` numbers them, in one short transaction that
-holds the single `event_sequence` row, from above the last number ever handed out. A number is
-given only to a visible (committed) row and every later number is higher, so a consumer that
-stores its cursor misses nothing and sees nothing twice. Writers never touch the counter (no hot
-row on the write path); the order among transactions that overlapped is the order of their ids,
+NOTE: why not the auto-increment id as the cursor. On MySQL (as on PostgreSQL) an id is taken at
+INSERT and becomes visible at COMMIT, so under concurrent transactions a lower id can appear after
+a reader already moved its cursor past a higher one: that event would be skipped for good. A safety
+window ("only events older than N seconds") only narrows the race. Instead the cursor is assigned
+after commit: a reader that finds committed rows without `seq` numbers them, in one short
+transaction that holds the single `event_sequence` row, from above the last number ever handed out.
+A number is given only to a visible (committed) row and every later number is higher, so a consumer
+that stores its cursor misses nothing and sees nothing twice. Writers never touch the counter (no
+hot row on the write path); the order among transactions that overlapped is the order of their ids,
 and a task's own events keep their order because its transitions lock the task row. SQLite
 serializes writers, so there a trigger copies the id (migration 0004) and nothing is left to do.
 """
@@ -28,10 +28,11 @@ BATCH_END = ("SELECT MAX(id) FROM (SELECT id FROM task_events WHERE seq IS NULL 
              "ORDER BY id LIMIT ?) AS batch")
 LOCK_SEQUENCE = {
     "mysql": "SELECT value FROM event_sequence WHERE id = 1 FOR UPDATE",
+    "postgresql": "SELECT value FROM event_sequence WHERE id = 1 FOR UPDATE",
     "sqlite": "SELECT value FROM event_sequence WHERE id = 1",
 }
 # SKIP LOCKED: when another reader is numbering right now, read what is numbered already.
-SKIP_LOCKED = {"mysql": " SKIP LOCKED", "sqlite": ""}
+SKIP_LOCKED = {"mysql": " SKIP LOCKED", "postgresql": " SKIP LOCKED", "sqlite": ""}
 MAX_SEQ = "SELECT MAX(seq) FROM task_events"
 # Numbers keep the id order within a batch; gaps are fine, only the order matters.
 ASSIGN_SEQ = "UPDATE task_events SET seq = id + ? WHERE seq IS NULL AND id BETWEEN ? AND ?"

@@ -29,12 +29,14 @@ SELECT_DUE = ("SELECT id FROM schedules WHERE is_active = 1 AND next_run_at <= ?
               "ORDER BY next_run_at LIMIT ?")
 SELECT_SCHEDULE = ("SELECT id, name, type, params, cron, every_seconds, timezone, priority, "
                    "is_active, catch_up, next_run_at FROM schedules WHERE id = ?")
-LOCK_SUFFIX = {"mysql": " FOR UPDATE", "sqlite": ""}
+LOCK_SUFFIX = {"mysql": " FOR UPDATE", "postgresql": " FOR UPDATE", "sqlite": ""}
 INSERT_RUN = {
     "mysql": "INSERT IGNORE INTO schedule_runs (schedule_id, slot_at, created_at) "
              "VALUES (?, ?, ?)",
     "sqlite": "INSERT OR IGNORE INTO schedule_runs (schedule_id, slot_at, created_at) "
               "VALUES (?, ?, ?)",
+    "postgresql": "INSERT INTO schedule_runs (schedule_id, slot_at, created_at) "
+                  "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
 }
 SET_RUN_TASK = "UPDATE schedule_runs SET task_id = ? WHERE schedule_id = ? AND slot_at = ?"
 ADVANCE = ("UPDATE schedules SET next_run_at = ?, last_run_at = COALESCE(?, last_run_at), "

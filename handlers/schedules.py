@@ -8,12 +8,9 @@ or a paused schedule resumes, so resuming never replays the slots missed while p
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
-import pymysql
-
-from engine.db import Connection, utcnow
+from engine.db import Connection, is_error, utcnow
 from engine.errors import BadRequest, Conflict, NotFound
 from engine.registry import Request, Result, handler
 from handlers.schedule_times import CATCH_UP, Timing, check_cron, zone
@@ -88,7 +85,9 @@ def create(request: Request, conn: Connection) -> Result:
             body["name"], body["type"], json.dumps(body["params"]), timing.cron,
             timing.every_seconds, body["timezone"], body["priority"], body["is_active"],
             _catch_up(body["catch_up"]), timing.next_after(now), now, now])
-    except (pymysql.err.IntegrityError, sqlite3.IntegrityError):
+    except Exception as exc:
+        if not is_error(exc, "IntegrityError"):
+            raise
         raise Conflict(f"A schedule named {body['name']!r} exists.",
                        code="SCHEDULE_EXISTS") from None
     return Result(document(load(conn, body["name"]), upcoming=True), status=201,

@@ -7,9 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import pymysql
-
-from engine.db import Connection, placeholders, utcnow
+from engine.db import Connection, is_error, placeholders, utcnow
 from engine.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from engine.registry import Request, Result, handler
 from engine.validation import Validator
@@ -17,9 +15,11 @@ from handlers.lifecycle import Status, record
 
 SELECT_TYPE = ("SELECT id, name, param_schema, is_active, max_attempts, lease_seconds, priority, "
                "updated_at FROM task_types WHERE name = ?")
-# NOTE: creates lock their type row first (MySQL): the usage_count update and the tasks FK check
-# then queue behind it instead of deadlocking, and concurrent duplicates serialize cleanly.
-LOCK_TYPE = {"mysql": " FOR UPDATE", "sqlite": ""}
+# NOTE: creates lock their type row first (MySQL, PostgreSQL): the usage_count update and the
+# tasks FK check then queue behind it instead of deadlocking, and concurrent duplicates
+# serialize cleanly.
+LOCK_TYPE = {"mysql": " FOR UPDATE", "postgresql": " FOR UPDATE",
+             "sqlite": ""}
 SELECT_ACTIVE_DUPLICATE = "SELECT id, status FROM tasks WHERE dedupe_active = ?"
 INSERT_TASK = ("INSERT INTO tasks (type_id, parent_id, status, params, dedupe_key, dedupe_active, "
                "priority, max_attempts, lease_seconds, run_after, deps_pending, rerun_of, "
@@ -136,7 +136,9 @@ def create_one(conn: Connection, types: _Types, item: dict[str, Any], now: datet
             task_type["id"], parent_id, json.dumps(params), key, key, priority,
             task_type["max_attempts"], task_type["lease_seconds"],
             run_after, deps_pending, rerun_of, now, now])
-    except pymysql.err.IntegrityError:
+    except Exception as exc:
+        if not is_error(exc, "IntegrityError"):
+            raise
         # NOTE: a concurrent request inserted the same live task first; hand back its id.
         duplicate = conn.fetchone(SELECT_ACTIVE_DUPLICATE, [key])
         if duplicate is None:

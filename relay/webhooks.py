@@ -25,10 +25,12 @@ CURSOR_NAME = "webhooks"
 MAX_ATTEMPTS = 15
 MAX_BACKOFF_SECONDS = 3600
 SENDERS = 4
-LOCK = {"mysql": " FOR UPDATE", "sqlite": ""}
+LOCK = {"mysql": " FOR UPDATE", "postgresql": " FOR UPDATE", "sqlite": ""}
 INSERT_CURSOR = {
     "mysql": "INSERT IGNORE INTO relay_cursors (name, position, updated_at) VALUES (?, 0, ?)",
     "sqlite": "INSERT OR IGNORE INTO relay_cursors (name, position, updated_at) VALUES (?, 0, ?)",
+    "postgresql": "INSERT INTO relay_cursors (name, position, updated_at) VALUES (?, 0, ?) "
+                  "ON CONFLICT DO NOTHING",
 }
 READ_CURSOR = "SELECT position FROM relay_cursors WHERE name = ?"
 ANY_NEW = "SELECT 1 FROM task_events WHERE seq > ? LIMIT 1"
@@ -42,6 +44,8 @@ ENQUEUE = {
              "created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
     "sqlite": "INSERT OR IGNORE INTO webhook_deliveries (event_id, task_type_id, "
               "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+    "postgresql": "INSERT INTO webhook_deliveries (event_id, task_type_id, next_attempt_at, "
+                  "created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
 }
 DUE = ("SELECT d.id, d.attempts, e.event_type, e.payload, tt.webhook_url, tt.webhook_secret "
        "FROM webhook_deliveries d JOIN task_events e ON e.id = d.event_id "

@@ -1,7 +1,8 @@
 """Shared fixtures: a fresh database per dialect, migrated and seeded, and a real gunicorn server.
 
-MariaDB/MySQL comes from TASKMANAGER_TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test).
-Without a server the MySQL half is skipped on a user's machine, but fails when CI=true.
+MariaDB/MySQL comes from TASKMANAGER_TEST_MYSQL_URL (default mysql://root@127.0.0.1:3306/test),
+PostgreSQL from TASKMANAGER_TEST_POSTGRES_URL (default postgresql://root@127.0.0.1:5432/test).
+Without a server that dialect is skipped on a user's machine, but fails when CI=true.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pymysql
 import pytest
 import requests
@@ -34,8 +36,29 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # The MySQL driver of the servers under test: pymysql (mysql://) or mysqlclient, the C extra
 # (mysql+mysqlclient://; .ci/run runs the MySQL lifecycle tests again with it).
 MYSQL_DRIVER = os.environ.get("TASKMANAGER_TEST_MYSQL_DRIVER", "pymysql")
-DIALECTS = ["sqlite", "mysql"]
+POSTGRES_URL = os.environ.get("TASKMANAGER_TEST_POSTGRES_URL",
+                              "postgresql://root@127.0.0.1:5432/test")
+DIALECTS = ["sqlite", "mysql", "postgresql"]
 _counter = itertools.count()
+# Tests not run on PostgreSQL yet, and why (skipped there, with the reason, even in CI).
+NOT_YET_ON_POSTGRESQL = {
+    "tests/e2e/test_faults.py::test_disk_full_answers_503_writes_nothing_and_recovers":
+        "needs a PostgreSQL server of the test's own on a small tmpfs (as the MariaDB one in "
+        "tests/support/mariadb_server.py; postgres refuses to run as root, so as user postgres); "
+        "not written yet. A full disk maps to 503 DATABASE_FULL in engine/db_postgres.py",
+    "tests/e2e/test_database_down.py::test_mysql_that_stops_answering_gets_503_not_a_hang":
+        "libpq has no client-side read timeout, and a statement that never reaches the server "
+        "never meets statement_timeout: a request waits until the OS gives up on the socket "
+        "(needs a watchdog that closes the socket after the timeout)",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        reason = NOT_YET_ON_POSTGRESQL.get(item.nodeid.split("[")[0])
+        if reason and callspec and "postgresql" in callspec.params.values():
+            item.add_marker(pytest.mark.skip(reason=f"not yet on PostgreSQL: {reason}"))
 
 
 def _mysql_admin(server_url: str = MYSQL_URL) -> pymysql.connections.Connection:
@@ -51,6 +74,26 @@ def _mysql_available(server_url: str = MYSQL_URL) -> bool:
         return True
     except pymysql.err.MySQLError:
         return False
+
+
+def _postgres_admin() -> psycopg.Connection:
+    return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+
+
+def _postgres_available() -> bool:
+    try:
+        _postgres_admin().close()
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _require(dialect: str, available: bool, url: str) -> None:
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{dialect} is required in CI but {url} does not answer")
+    pytest.skip(f"no {dialect} server at {url}")
 
 
 @dataclass
@@ -72,15 +115,17 @@ def fresh_database(dialect: str, tmp_path: Path, migrate: bool = True,
     migrate and seed it."""
     name = f"tm_test_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
     if dialect == "mysql":
-        if not _mysql_available(mysql_url):
-            if IN_CI:
-                pytest.fail(f"MariaDB is required in CI but {mysql_url} does not answer")
-            pytest.skip(f"no MySQL/MariaDB at {mysql_url}")
+        _require("MySQL/MariaDB", _mysql_available(mysql_url), mysql_url)
         with contextlib.closing(_mysql_admin(mysql_url)) as admin:
             admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
         parts = urlsplit(mysql_url)
         scheme = "mysql+mysqlclient" if mysql_driver == "mysqlclient" else parts.scheme
         url = urlunsplit(parts._replace(scheme=scheme, path="/" + name))
+    elif dialect == "postgresql":
+        _require("PostgreSQL", _postgres_available(), POSTGRES_URL)
+        with contextlib.closing(_postgres_admin()) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = urlunsplit(urlsplit(POSTGRES_URL)._replace(path="/" + name))
     else:
         url = f"sqlite:///{tmp_path / (name + '.db')}"
     env = {"TASKMANAGER_DATABASE_URL": url, **{f"TASKMANAGER_{k.upper()}": v
@@ -99,6 +144,9 @@ def fresh_database(dialect: str, tmp_path: Path, migrate: bool = True,
         if dialect == "mysql":  # on a new connection: a fault test may have restarted the server
             with contextlib.closing(_mysql_admin(mysql_url)) as admin:
                 admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+        elif dialect == "postgresql":  # FORCE: a server under test may still hold connections
+            with contextlib.closing(_postgres_admin()) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def cli_env(env: dict[str, str]) -> dict[str, str]:

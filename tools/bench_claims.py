@@ -1,8 +1,10 @@
-"""Benchmark: claim→complete throughput and claim latency on MariaDB/MySQL, over real HTTP.
+"""Benchmark: claim→complete throughput and claim latency on MariaDB/MySQL or PostgreSQL, over HTTP.
 
-    .venv/bin/python -m tools.bench_claims [--pending 10000,1000000] [--workers 4,16] [--seconds N]
+    .venv/bin/python -m tools.bench_claims [--db mysql|postgresql] [--pending 10000,1000000]
+        [--workers 4,16] [--seconds N]
 
-Creates a throwaway database on `--mysql-url` (migrate + seed through `taskmanager`), starts
+Creates a throwaway database on `--mysql-url` (or `--postgres-url`; migrate + seed through
+`taskmanager`), starts
 `taskmanager serve` (auth on, `--server-workers` gunicorn workers), registers one task type
 and loads the pending tasks with 5,000-row INSERTs (distinct dedupe keys, `run_after` in the
 past). For each pending count (ascending; the queue is topped up between levels), mode and client
@@ -38,6 +40,7 @@ from typing import Any
 
 from engine.db import Database, utcnow
 from handlers.claim import EXPIRED, HINT, LOCK, ORDERS, _candidates_sql
+from tools import bench_claims_pg
 from tools.bench_claims_setup import (
     TYPE_NAME,
     CpuMeter,
@@ -51,6 +54,8 @@ from tools.bench_claims_trips import round_trips
 from tools.bench_claims_worker import Client, HttpClient, Job, Tally, run
 
 DEFAULT_MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
+DEFAULT_POSTGRES_URL = os.environ.get("TASKMANAGER_TEST_POSTGRES_URL",
+                                      "postgresql://root@127.0.0.1:5432/postgres")
 
 
 def _int_list(raw: str) -> list[int]:
@@ -73,11 +78,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--server-threads", type=int, default=1,
                         help="threads per gunicorn worker (TASKMANAGER_THREADS)")
+    parser.add_argument("--db", choices=["mysql", "postgresql"], default="mysql",
+                        help="the database server to measure (default mysql)")
     parser.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL,
                         help="MySQL/MariaDB server; a throwaway database is created on it")
+    parser.add_argument("--pg-notify", choices=["on", "off"], default="on",
+                        help="the servers' TASKMANAGER_PG_NOTIFY (PostgreSQL; default on)")
+    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
+                        help="PostgreSQL server (--db postgresql); a throwaway database too")
     parser.add_argument("--db-pid", type=int,
                         help="the database server's process, for its CPU (default: the first "
-                             "local mariadbd/mysqld; name it when several run)")
+                             "local mariadbd/mysqld, or the postmaster, whose backends are "
+                             "summed; name it when several run)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--buffer-pool-mb", type=int,
                         help="set the server's innodb_buffer_pool_size for the run (restored "
@@ -136,6 +148,11 @@ def buffer_pool(conn: Any, megabytes: int | None) -> Iterator[None]:
             cursor.execute(BUFFER_POOL, [before])
 
 
+def _working_set(dialect: str, conn: Any) -> str:
+    return (bench_claims_pg.working_set(conn) if dialect == "postgresql"
+            else working_set(conn))
+
+
 # --- EXPLAIN --------------------------------------------------------------------------------
 
 def explain_claims(url: str, type_id: int) -> list[str]:
@@ -161,20 +178,20 @@ def explain_claims(url: str, type_id: int) -> list[str]:
     return lines
 
 
-def _variants(type_id: int) -> Iterator[tuple[str, str, list[Any]]]:
+def _variants(type_id: int, dialect: str = "mysql") -> Iterator[tuple[str, str, list[Any]]]:
     """(label, SQL, parameters) of each SELECT a claim can run, as handlers/claim.py builds it."""
     now = utcnow()
     for sort_by, (column, scan) in ORDERS.items():
         for order in ("ASC", "DESC"):
             descending = (order == "DESC") != (scan == "DESC")
             for by_type in (False, True):
-                sql = _candidates_sql("mysql", column, descending, by_type, 0)
+                sql = _candidates_sql(dialect, column, descending, by_type, 0)
                 yield (f"{sort_by} | {order} | {'type_id' if by_type else '-'}", sql,
                        [*([type_id] if by_type else []), now, 50])
-    sql = _candidates_sql("mysql", "neg_priority", False, False, 1)
+    sql = _candidates_sql(dialect, "neg_priority", False, False, 1)
     yield "priority | DESC | NOT IN (inactive types)", sql, [now, 999_999, 50]
-    yield "(lease recovery) | - | -", EXPIRED.format(hint=HINT["mysql"].format(
-        "ix_tasks_lease"), lock=LOCK["mysql"]), [now]
+    yield "(lease recovery) | - | -", EXPIRED.format(hint=HINT[dialect].format(
+        "ix_tasks_lease"), lock=LOCK[dialect]), [now]
 
 
 def _rows_read(analyzed: dict[str, Any]) -> str:
@@ -248,7 +265,7 @@ def measure(port: int, key: str, meter: CpuMeter, loader: Loader,
     for pending in sorted(args.pending):
         took = loader.fill_to(pending)
         print(f"\n{pending:,} pending tasks ready ({took:.1f} s to load); "
-              f"{working_set(loader.conn)}", flush=True)
+              f"{_working_set(args.db, loader.conn)}", flush=True)
         warm = argparse.Namespace(**{**vars(args), "ramp": 0.0, "seconds": 2.0})
         connect = functools.partial(HttpClient, port, key)
         run_scenario(connect, loader, warm, modes[0], max(args.workers), type_filter, meter)
@@ -264,21 +281,35 @@ def measure(port: int, key: str, meter: CpuMeter, loader: Loader,
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    postgres = args.db == "postgresql"
+    server_url = args.postgres_url if postgres else args.mysql_url
     with (contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as tmp,
-          throwaway_database(args.mysql_url, args.keep) as (name, env, keys),
-          server(env, args.server_workers, args.server_threads,
-                 Path(tmp) / "server.log") as (port, pid)):
+          throwaway_database(server_url, args.keep) as (name, env, keys),
+          server({**env, "TASKMANAGER_PG_NOTIFY": args.pg_notify}, args.server_workers,
+                 args.server_threads, Path(tmp) / "server.log") as (port, pid)):
         type_id = register_type(port, keys["admin"])
-        loader = Loader(args.mysql_url, name, type_id)
-        stack.enter_context(buffer_pool(loader.conn, args.buffer_pool_mb))
-        settings = describe_server(loader.conn)
+        loader = Loader(server_url, name, type_id)
+        if not postgres:
+            stack.enter_context(buffer_pool(loader.conn, args.buffer_pool_mb))
+        settings = (bench_claims_pg if postgres else sys.modules[__name__]).describe_server(
+            loader.conn)
         print(settings, flush=True)
-        rows = measure(port, keys["worker"], CpuMeter(pid, args.db_pid), loader, args)
-        print("\n## SQL round trips per request\n")
-        print("\n".join(round_trips(env, keys["worker"], args.batch)))
+        meter = CpuMeter(pid, args.db_pid or (bench_claims_pg.database_pid() if postgres
+                                              else None), db_tree=postgres)
+        rows = measure(port, keys["worker"], meter, loader, args)
+        if not postgres:  # NOTE: the counter wraps PyMySQL's connection class
+            print("\n## SQL round trips per request\n")
+            print("\n".join(round_trips(env, keys["worker"], args.batch)))
         print(f"\n## EXPLAIN of the claim SELECTs ({max(args.pending):,} pending)\n")
-        print("\n".join(explain_claims(env["TASKMANAGER_DATABASE_URL"], type_id)))
-    print(f"\n## Claim benchmark: MariaDB, gunicorn {args.server_workers} workers x "
+        url = env["TASKMANAGER_DATABASE_URL"]
+        print("\n".join(bench_claims_pg.explain_claims(url, _variants(type_id, args.db))
+                        if postgres else explain_claims(url, type_id)))
+        if postgres:
+            label, sql, params = next(_variants(type_id, args.db))
+            print(f"\nThe plan of the first ({label.replace(' |', ',')}):\n\n"
+                  + bench_claims_pg.plan_text(url, sql, params))
+    print(f"\n## Claim benchmark: {'PostgreSQL' if postgres else 'MariaDB'}, gunicorn "
+          f"{args.server_workers} workers x "
           f"{args.server_threads} threads, {args.seconds:g} s per run, batch {args.batch}\n")
     print(f"{settings}\n")
     print("\n".join(rows))

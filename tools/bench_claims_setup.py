@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pymysql
 
-from engine.db import utcnow
+from engine.db import POSTGRES_SCHEMES, utcnow
 from handlers.task_create import dedupe_key
 from tools import bench_servers
 
@@ -35,7 +35,24 @@ COUNT_PENDING = "SELECT COUNT(*) FROM tasks WHERE status = 'pending'"
 
 # --- database -------------------------------------------------------------------------------
 
-def _admin(url: str, database: str | None = None) -> pymysql.connections.Connection:
+# Per server kind: create and drop a database, refresh the planner's statistics of `tasks`.
+ADMIN_SQL = {
+    "mysql": ("CREATE DATABASE `{}` CHARACTER SET utf8mb4", "DROP DATABASE IF EXISTS `{}`",
+              "ANALYZE TABLE tasks"),
+    "postgresql": ('CREATE DATABASE "{}"', 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)',
+                   "ANALYZE tasks"),
+}
+
+
+def dialect(url: str) -> str:
+    return "postgresql" if url.startswith(POSTGRES_SCHEMES) else "mysql"
+
+
+def _admin(url: str, database: str | None = None) -> Any:
+    if dialect(url) == "postgresql":
+        from tools import bench_claims_pg
+
+        return bench_claims_pg.admin(url, database)
     parts = urlsplit(url)
     return pymysql.connect(host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
                            user=parts.username or "root", password=parts.password or "",
@@ -52,8 +69,9 @@ def throwaway_database(mysql_url: str, keep: bool = False
     """A migrated, seeded database with auth on; yields its name, the settings that point at
     it and an API key per role (`admin`, `worker`)."""
     name = f"tm_bench_claims_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    create, drop, _ = ADMIN_SQL[dialect(mysql_url)]
     admin = _admin(mysql_url)
-    admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    admin.cursor().execute(create.format(name))
     url = urlunsplit(urlsplit(mysql_url)._replace(path="/" + name))
     env = {"TASKMANAGER_DATABASE_URL": url, "TASKMANAGER_AUTH": "on",
            "TASKMANAGER_LOG_LEVEL": "warning"}
@@ -65,7 +83,7 @@ def throwaway_database(mysql_url: str, keep: bool = False
         yield name, env, keys
     finally:
         if not keep:
-            admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
+            admin.cursor().execute(drop.format(name))
         admin.close()
 
 
@@ -79,6 +97,7 @@ class Loader:
 
     def __init__(self, url: str, database: str, type_id: int) -> None:
         self.conns = [_admin(url, database), _admin(url, database)]
+        self.analyze = ADMIN_SQL[dialect(url)][2]
         self.conn = self.conns[0]
         self.type_id = type_id
         self.next_number = 0
@@ -113,7 +132,7 @@ class Loader:
                 thread.join()
 
     @staticmethod
-    def _insert(conn: pymysql.connections.Connection, statements: list[str]) -> None:
+    def _insert(conn: Any, statements: list[str]) -> None:
         with conn.cursor() as cursor:
             for sql in statements:
                 cursor.execute(sql)
@@ -127,8 +146,9 @@ class Loader:
         if have < pending:
             self.add(pending - have)
             with self.conn.cursor() as cursor:
-                cursor.execute("ANALYZE TABLE tasks")
-                cursor.fetchall()
+                cursor.execute(self.analyze)
+                if cursor.description:
+                    cursor.fetchall()
         return time.perf_counter() - began
 
 
@@ -183,13 +203,18 @@ def _database_pid() -> int | None:
 class CpuMeter:
     """CPU seconds of the gunicorn process tree and of a local database server."""
 
-    def __init__(self, server_pid: int, db_pid: int | None = None) -> None:
+    def __init__(self, server_pid: int, db_pid: int | None = None,
+                 db_tree: bool = False) -> None:
         self.server_pid = server_pid
         self.db_pid = db_pid or _database_pid()
+        self.db_tree = db_tree  # PostgreSQL: a backend process per connection, all counted
 
     def sample(self) -> tuple[float, float]:
         server = sum(_cpu(pid) for pid in _tree(self.server_pid))
-        return server, _cpu(self.db_pid) if self.db_pid else float("nan")
+        if not self.db_pid:
+            return server, float("nan")
+        pids = _tree(self.db_pid) if self.db_tree else [self.db_pid]
+        return server, sum(_cpu(pid) for pid in pids)
 
 
 # --- server ---------------------------------------------------------------------------------

@@ -8,13 +8,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.conftest import Server, fresh_database, start_server
+from tests.conftest import POSTGRES_URL, Server, fresh_database, start_server
 from tests.e2e.conftest import get, wait_for
 from tests.support import rawdb
 from tests.support.tcpproxy import TcpProxy
 
 RELOAD = "0.5"
-TIMEOUTS = "connect_timeout=2&read_timeout=2&write_timeout=2"
+TIMEOUTS = {"mysql": "connect_timeout=2&read_timeout=2&write_timeout=2",
+            "postgresql": "connect_timeout=2&options=-c%20statement_timeout%3D2000"}
+DEFAULT_PORT = {"mysql": 3306, "postgresql": 5432}
 
 
 def assert_unavailable(server: Server, path: str = "/api/health", key: str | None = None):
@@ -25,7 +27,8 @@ def assert_unavailable(server: Server, path: str = "/api/health", key: str | Non
     assert int(response.headers["Retry-After"]) > 0
     assert response.headers["Cache-Control"] == "no-store"
     assert response.headers["X-Request-ID"]
-    for leak in ("pymysql", "sqlite3", "Traceback", "OperationalError", "3306"):
+    for leak in ("pymysql", "psycopg", "sqlite3", "Traceback", "OperationalError", "3306",
+                 "5432"):
         assert leak not in response.text
 
 
@@ -53,7 +56,7 @@ def test_sqlite_file_gone(tmp_path):
 
 
 class Proxied:
-    """A server that reaches MariaDB through a proxy the test can cut and restore."""
+    """A server that reaches MariaDB or PostgreSQL through a proxy the test can cut and restore."""
 
     def __init__(self, server: Server, proxy: TcpProxy) -> None:
         self.server, self.proxy = server, proxy
@@ -65,14 +68,16 @@ class Proxied:
         self.proxy = TcpProxy(self.proxy.upstream, self.proxy.port)
 
 
-@pytest.fixture(scope="module")
-def proxied_mysql(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
+@pytest.fixture(scope="module", params=["mysql", "postgresql"])
+def proxied_mysql(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
+    dialect = str(request.param)
     tmp = tmp_path_factory.mktemp("db-down")
-    with fresh_database("mysql", tmp, auth="on") as db:
+    with fresh_database(dialect, tmp, auth="on") as db:
         parts = urlsplit(db.url)
-        proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 3306))
+        proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORT[dialect]))
         netloc = f"{parts.username or 'root'}@127.0.0.1:{proxy.port}"
-        url = urlunsplit(parts._replace(netloc=netloc, query=TIMEOUTS))
+        url = urlunsplit(parts._replace(netloc=netloc, query=TIMEOUTS[dialect]))
         proxied = Proxied(start_server(db, tmp, workers=2, reload_interval=RELOAD,
                                        database_url=url), proxy)
         try:
@@ -112,7 +117,10 @@ def test_mysql_database_dropped(proxied_mysql):
     server = proxied_mysql.server
     assert healthy(server)
     name = urlsplit(server.database.url).path.lstrip("/")
-    rawdb.execute(server.database.url, f"DROP DATABASE `{name}`")
+    if server.database.dialect == "postgresql":  # not from a connection to itself
+        rawdb.execute(POSTGRES_URL, f'DROP DATABASE "{name}" WITH (FORCE)')
+    else:
+        rawdb.execute(server.database.url, f"DROP DATABASE `{name}`")
     # Missing tables are the database being unavailable, not an internal error (was a 500).
     wait_for(lambda: get(server, "/api/endpoints", "tm_x").status_code == 503, 5,
              "503 from /api/endpoints")

@@ -126,12 +126,16 @@ def test_sdk_long_poll_outlives_every_worker_being_killed(keyed):
 
 @contextlib.contextmanager
 def write_lock_held(url: str, dialect: str) -> Iterator[None]:
-    """Block the claim's writes: MySQL after it updated the task (mid-transaction, on the history
-    insert), SQLite at its BEGIN IMMEDIATE."""
+    """Block the claim's writes: MySQL and PostgreSQL after it updated the task (mid-transaction,
+    on the history insert), SQLite at its BEGIN IMMEDIATE."""
     with rawdb.raw_connection(url) as conn:
         cursor = conn.cursor()
-        cursor.execute("LOCK TABLES task_history WRITE, task_events WRITE" if dialect == "mysql"
-                       else "BEGIN IMMEDIATE")
+        if dialect == "postgresql":
+            cursor.execute("BEGIN")
+            cursor.execute("LOCK TABLE task_history, task_events IN EXCLUSIVE MODE")
+        else:
+            cursor.execute("LOCK TABLES task_history WRITE, task_events WRITE"
+                           if dialect == "mysql" else "BEGIN IMMEDIATE")
         try:
             yield
         finally:
@@ -142,6 +146,9 @@ def _claim_waits(url: str, dialect: str) -> bool:
     if dialect == "sqlite":
         time.sleep(0.5)  # the claim now waits for the write lock (busy timeout)
         return True
+    if dialect == "postgresql":
+        return bool(rawdb.fetchval(url, "SELECT COUNT(*) FROM pg_stat_activity WHERE datname "
+                                        "= current_database() AND wait_event_type = 'Lock'"))
     return bool(rawdb.fetchval(url, "SELECT COUNT(*) FROM information_schema.PROCESSLIST "
                                     "WHERE STATE LIKE 'Waiting for table metadata lock%'"))
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from engine.db import utcnow
-from tests.conftest import fresh_database, role_keys, start_server
+from tests.conftest import DIALECTS, fresh_database, role_keys, start_server
 from tests.e2e.tasks_api import TaskApi, parse_time, unique_type, wait_for
 
 SLOT_LINE = re.compile(r"by schedule (\S+) for slot (\S+)$")
@@ -117,7 +117,7 @@ def test_schedules_are_admin_only(api, role):
 
 # -- ticking: two servers, one schedule ----------------------------------------------------
 
-@pytest.fixture(params=["sqlite", "mysql"])
+@pytest.fixture(params=DIALECTS)
 def two_servers(request, tmp_path) -> Iterator[list]:
     with fresh_database(request.param, tmp_path, auth="on") as db:
         keys = role_keys(db, "tick")
@@ -197,7 +197,7 @@ def test_catch_up_after_downtime_enqueues_one_task(two_servers):
     api.close()
 
 
-@pytest.mark.parametrize("dialect_name", ["sqlite", "mysql"])
+@pytest.mark.parametrize("dialect_name", DIALECTS)
 def test_servers_with_the_scheduler_off_enqueue_nothing(tmp_path, dialect_name):
     with fresh_database(dialect_name, tmp_path, auth="on") as db:
         keys = role_keys(db, "off")
@@ -216,7 +216,7 @@ def test_servers_with_the_scheduler_off_enqueue_nothing(tmp_path, dialect_name):
             server.stop()
 
 
-@pytest.mark.parametrize("dialect_name", ["sqlite", "mysql"])
+@pytest.mark.parametrize("dialect_name", DIALECTS)
 def test_slots_shorter_than_the_tick_interval_all_run(tmp_path, dialect_name):
     """every_seconds 1 with a tick every 2 s and the default catch_up (latest): the slots between
     two ticks are not downtime; only the newest of them used to get a task."""

@@ -106,6 +106,11 @@ def switch_off(db: Db, path: str, days_ago: int) -> None:
     if db.dialect == "mysql":
         execute(db.url, *backdate)
         return
+    if db.dialect == "postgresql":  # as SQLite, its BEFORE UPDATE trigger stamps updated_at
+        execute(db.url, "ALTER TABLE api_endpoints DISABLE TRIGGER api_endpoints_before_update")
+        execute(db.url, *backdate)
+        execute(db.url, "ALTER TABLE api_endpoints ENABLE TRIGGER api_endpoints_before_update")
+        return
     # NOTE: SQLite's update trigger stamps updated_at with now on every UPDATE.
     trigger = fetchval(db.url, "SELECT sql FROM sqlite_master WHERE name = ?", [UPDATE_TRIGGER])
     execute(db.url, f"DROP TRIGGER {UPDATE_TRIGGER}")

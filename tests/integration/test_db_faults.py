@@ -43,11 +43,12 @@ def _full_then_room(db: Database) -> None:
 
 
 @contextlib.contextmanager
-def _held(db: Database, count: int) -> Iterator[list[int]]:
+def _held(db: Database, count: int,
+          ask: str = "SELECT CONNECTION_ID()") -> Iterator[list[int]]:
     """`count` connections checked out at once (so the pool keeps them all); their ids."""
     with contextlib.ExitStack() as stack:
         conns = [stack.enter_context(db.transaction(write=False)) for _ in range(count)]
-        yield [conn.fetchval("SELECT CONNECTION_ID()") for conn in conns]
+        yield [conn.fetchval(ask) for conn in conns]
 
 
 def test_mysql_pool_of_killed_connections_recovers_on_the_next_read(tmp_path):
@@ -63,6 +64,35 @@ def test_mysql_pool_of_killed_connections_recovers_on_the_next_read(tmp_path):
             assert len(db._idle) == 1
         finally:
             db.close()
+
+
+def test_postgresql_pool_of_terminated_backends_recovers(tmp_path):
+    with fresh_database("postgresql", tmp_path, seed=False) as test_db:
+        db = Database.from_url(test_db.url, pool_size=4, listen=False)
+        try:
+            with _held(db, 4, "SELECT pg_backend_pid()") as ids:
+                pass
+            for backend in ids:  # as a database restart does to every pooled socket
+                rawdb.execute(test_db.url, f"SELECT pg_terminate_backend({int(backend)})")
+            assert db.run(lambda conn: conn.fetchval("SELECT 1"), write=False) == 1
+            assert len(db._idle) == 1
+            for backend in [db.run(lambda conn: conn.fetchval("SELECT pg_backend_pid()"),
+                                   write=False)]:
+                rawdb.execute(test_db.url, f"SELECT pg_terminate_backend({int(backend)})")
+            # a write's first round trip (BEGIN with its first statement) finds the socket dead
+            # and is sent again on a fresh connection: nothing had run
+            assert db.run(lambda conn: conn.fetchval("SELECT 2")) == 2
+        finally:
+            db.close()
+
+
+def test_postgresql_server_gone_is_unavailable_not_a_hang():
+    db = Database.from_url(f"postgresql://root@127.0.0.1:{free_port()}/nothing"
+                           "?connect_timeout=1", listen=False)
+    with pytest.raises(DatabaseUnavailable):
+        db.run(lambda conn: conn.fetchval("SELECT 1"), write=False)
+    with pytest.raises(DatabaseUnavailable):
+        db.run(lambda conn: conn.fetchval("SELECT 1"))
 
 
 def test_mysql_server_gone_is_unavailable_not_a_hang():

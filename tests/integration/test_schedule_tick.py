@@ -144,6 +144,8 @@ def test_racing_tickers_enqueue_each_slot_once(db):
         for thread in threads:
             thread.join()
         finish_all(db, type_name)
+    for database in databases:
+        database.close()
     assert sum(created) == 5
     assert [row["slot_at"] for row in runs(db, schedule_id)] == [
         START + timedelta(seconds=s) for s in range(5)]

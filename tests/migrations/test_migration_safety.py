@@ -24,6 +24,8 @@ __depends__ = {"0003_task_progress"}
 
 steps = [dialect_step(sqlite=["CREATE TABLE zz_probe (id INTEGER PRIMARY KEY)"],
                       mysql=["CREATE TABLE zz_probe (id INT PRIMARY KEY) ENGINE=InnoDB"],
+                      postgresql=["CREATE TABLE zz_probe (id INTEGER PRIMARY KEY)"],
+                      rollback_postgresql=["DROP TABLE zz_probe"],
                       rollback_sqlite=["DROP TABLE zz_probe"],
                       rollback_mysql=["DROP TABLE zz_probe"])]
 '''
@@ -108,8 +110,8 @@ def test_dry_run_prints_the_dialects_sql_and_runs_nothing(
         (folder / "0099_probe.py").write_text(NEW_MIGRATION)
         code, out, _ = migrate(db, capsys, "apply", dry_run=True)
         assert out.startswith(f"-- 0099_probe ({dialect})\n")
-        expected = ("CREATE TABLE zz_probe (id INTEGER PRIMARY KEY);" if dialect == "sqlite"
-                    else "CREATE TABLE zz_probe (id INT PRIMARY KEY) ENGINE=InnoDB;")
+        expected = ("CREATE TABLE zz_probe (id INT PRIMARY KEY) ENGINE=InnoDB;"
+                    if dialect == "mysql" else "CREATE TABLE zz_probe (id INTEGER PRIMARY KEY);")
         assert expected in out and "0001_engine_tables" not in out
         code, out, _ = migrate(db, capsys, "status")
         assert code == 1 and "pending  0099_probe" in out
@@ -124,3 +126,22 @@ def test_a_python_step_is_shown_as_a_comment(tmp_path: Path) -> None:
     script = migration_sql.render(list(read_migrations(str(folder))), "sqlite")
     assert script == ("-- 0001_py (sqlite)\n-- Python step fill(): its SQL is decided when it "
                       "runs\nSELECT 1;\n")
+
+
+def test_released_migrations_keep_their_bytes_and_postgresql_hashes_its_companion(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """PostgreSQL's statements of the migrations that predate it live beside them, so the files
+    (and the hashes SQLite and MySQL databases recorded) stay as released; on PostgreSQL an
+    edit of the companion is an edit of the migration."""
+    for path in sorted((ROOT / "migrations").glob("[0-9]*.py")):
+        text = path.read_text()
+        companion = ROOT / "migrations" / "postgresql" / path.name
+        if "dialect_step(" in text:  # a Python step (0008) decides per dialect itself
+            assert "postgresql=" in text or companion.is_file(), f"{path.name}: no PostgreSQL"
+    folder = copy_migrations(tmp_path)
+    with fresh_database("postgresql", tmp_path, seed=False, migrations_dir=str(folder)) as db:
+        assert migrate(db, capsys, "validate")[0] == 0
+        edited = folder / "postgresql" / "0002_task_tables.py"
+        edited.write_text(edited.read_text() + "\n# an innocent-looking edit\n")
+        code, _, err = migrate(db, capsys, "validate")
+        assert code == 1 and "modified 0002_task_tables" in err

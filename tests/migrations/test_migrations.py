@@ -1,4 +1,4 @@
-"""Migrations apply, roll back completely and apply again to the same schema, on both DBs."""
+"""Migrations apply, roll back completely and apply again to the same schema, on every DB."""
 
 from __future__ import annotations
 
@@ -15,6 +15,22 @@ ENGINE_TRIGGERS = {
                "api_endpoints_after_delete"},
     "mysql": {"api_endpoints_before_update", "api_endpoints_after_update",
               "api_endpoints_after_insert", "api_endpoints_after_delete"},
+    "postgresql": {"api_endpoints_before_update", "api_endpoints_after_update",
+                   "api_endpoints_after_insert", "api_endpoints_after_delete"},
+}
+POSTGRES_SCHEMA = {
+    "columns": "SELECT table_name, column_name, data_type, is_nullable, column_default, "
+               "generation_expression FROM information_schema.columns "
+               "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position",
+    "indexes": "SELECT tablename, indexname, indexdef FROM pg_indexes "
+               "WHERE schemaname = 'public' ORDER BY tablename, indexname",
+    "triggers": "SELECT trigger_name, event_manipulation, action_timing, event_object_table, "
+                "action_statement FROM information_schema.triggers "
+                "WHERE trigger_schema = 'public' ORDER BY trigger_name, event_manipulation",
+    "functions": "SELECT p.proname, p.prosrc FROM pg_proc p JOIN pg_namespace n "
+                 "ON n.oid = p.pronamespace WHERE n.nspname = 'public' ORDER BY p.proname",
+    "views": "SELECT viewname, definition FROM pg_views WHERE schemaname = 'public' "
+             "ORDER BY viewname",
 }
 
 
@@ -29,6 +45,9 @@ def schema(url: str, dialect: str) -> dict[str, list[tuple]]:
         rows = rawdb.fetchall(url, "SELECT type, name, tbl_name, sql FROM sqlite_master "
                                    "WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
         return {"objects": [r for r in rows if not bookkeeping(r[2])]}
+    if dialect == "postgresql":
+        return {key: [r for r in rawdb.fetchall(url, sql) if not bookkeeping(r[0])]
+                for key, sql in POSTGRES_SCHEMA.items()}
     name = url.rsplit("/", 1)[1]
     query = {
         "columns": "SELECT table_name, column_name, column_type, is_nullable, column_default "
@@ -49,6 +68,9 @@ def tables(url: str, dialect: str) -> set[str]:
     if dialect == "sqlite":
         sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
         return {r[0] for r in rawdb.fetchall(url, sql)}
+    if dialect == "postgresql":
+        return {r[0] for r in rawdb.fetchall(
+            url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     return {r[0] for r in rawdb.fetchall(url, "SHOW TABLES")}
 
 
@@ -56,6 +78,9 @@ def triggers(url: str, dialect: str) -> set[str]:
     if dialect == "sqlite":
         return {r[0] for r in rawdb.fetchall(
             url, "SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+    if dialect == "postgresql":
+        return {r[0] for r in rawdb.fetchall(
+            url, "SELECT trigger_name FROM information_schema.triggers")}
     return {r[0] for r in rawdb.fetchall(url, "SHOW TRIGGERS")}
 
 
@@ -146,7 +171,8 @@ def test_timestamps_written_with_a_t_are_rewritten_in_the_engines_form(empty_dat
                           "VALUES (?, ?, ?, ?)",
                   ["T.Form", "{}", "2026-01-02T03:04:05.000006", "2026-01-02 03:04:05.000007"])
     run_cli(["migrate", "apply"], db.env)
-    assert rawdb.fetchall(db.url, "SELECT CAST(created_at AS CHAR), CAST(updated_at AS CHAR) "
+    text = "TEXT" if db.dialect == "postgresql" else "CHAR"
+    assert rawdb.fetchall(db.url, f"SELECT CAST(created_at AS {text}), CAST(updated_at AS {text}) "
                                   "FROM task_types WHERE name = ?", ["T.Form"]) == [
         ("2026-01-02 03:04:05.000006", "2026-01-02 03:04:05.000007")]
     assert rawdb.fetchval(db.url, "SELECT COUNT(*) FROM task_types WHERE created_at < ?",

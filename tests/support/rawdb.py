@@ -1,4 +1,4 @@
-"""Direct DB-API access (sqlite3 / pymysql) for tests that must bypass the application."""
+"""Direct DB-API access (sqlite3 / pymysql / psycopg) for tests that must bypass the application."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import psycopg
 import pymysql
+
+from engine.db import POSTGRES_SCHEMES
 
 
 @contextlib.contextmanager
@@ -16,6 +19,8 @@ def raw_connection(url: str) -> Iterator[Any]:
     """An autocommitting DB-API connection to `url`, closed afterwards."""
     if url.startswith("sqlite:///"):
         conn: Any = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None)
+    elif url.startswith(POSTGRES_SCHEMES):
+        conn = psycopg.connect(url, autocommit=True, cursor_factory=psycopg.ClientCursor)
     else:
         parts = urlsplit(url)
         conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306,
@@ -28,7 +33,7 @@ def raw_connection(url: str) -> Iterator[Any]:
 
 
 def _statement(conn: Any, sql: str, params: Sequence[Any]) -> tuple[str, Any]:
-    """`?` placeholders for sqlite3; `%s` for PyMySQL, which must get None without params."""
+    """`?` placeholders for sqlite3; `%s` for PyMySQL and psycopg (None without params)."""
     if isinstance(conn, sqlite3.Connection):
         return sql, tuple(params)
     return sql.replace("?", "%s"), tuple(params) if params else None

@@ -15,12 +15,14 @@ def test_defaults_parse():
 
 def test_auth_auto_is_on_for_mysql():
     assert load({"TASKMANAGER_DATABASE_URL": "mysql://u:p@h/db"}).auth_enabled is True
+    assert load({"TASKMANAGER_DATABASE_URL": "postgresql://u@h/db"}).auth_enabled is True
+    assert load({"TASKMANAGER_DATABASE_URL": "postgres://u@h/db"}).dialect == "postgresql"
     assert load({"TASKMANAGER_DATABASE_URL": "mysql://u:p@h/db",
                  "TASKMANAGER_AUTH": "off"}).auth_enabled is False
 
 
 @pytest.mark.parametrize(("name", "value"), [
-    ("WORKERS", "zero"), ("WORKERS", "0"), ("BIND", "8000"), ("DATABASE_URL", "postgres://x"),
+    ("WORKERS", "zero"), ("WORKERS", "0"), ("BIND", "8000"), ("DATABASE_URL", "oracle://x"),
     ("RELOAD_INTERVAL", "-1"), ("AUTH", "maybe"), ("MAX_BODY_BYTES", "1.5"),
 ])
 def test_bad_values_name_the_setting(name, value):

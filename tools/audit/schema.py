@@ -1,4 +1,4 @@
-"""The live database's tables and views with their columns, on SQLite and MySQL/MariaDB."""
+"""The live database's tables and views with their columns, on every supported dialect."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ COLUMNS = {
                "JOIN pragma_table_info(m.name) p WHERE m.type IN ('table', 'view')"),
     "mysql": ("SELECT table_name AS tbl, column_name AS col FROM information_schema.columns "
               "WHERE table_schema = DATABASE()"),
+    "postgresql": ("SELECT table_name AS tbl, column_name AS col FROM information_schema.columns "
+                   "WHERE table_schema = current_schema()"),
 }
 
 

@@ -114,12 +114,15 @@ def _from_code(tree: ast.Module, ours: set[str], whitelist: Whitelist) -> None:
             continue
         methods = [n.name for n in node.body
                    if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+        # a class attribute a library base reads (psycopg's `Dumper.oid`)
+        attributes = [target.id for n in node.body if isinstance(n, ast.Assign)
+                      for target in n.targets if isinstance(target, ast.Name)]
         whitelist.add([m for m in methods if RESPONDER.match(m)], "Falcon responder", True)
         whitelist.add([m for m in methods if MIDDLEWARE.match(m)], "Falcon middleware", True)
         for base in node.bases:
             library = _library_base(base, imports, ours)
             if library is not None:
-                whitelist.add([m for m in methods if hasattr(library, m)],
+                whitelist.add([m for m in [*methods, *attributes] if hasattr(library, m)],
                               f"overrides {library.__module__}.{library.__qualname__}", True)
 
 
