@@ -7,6 +7,7 @@ the webhook stage has passed it and none of its webhook deliveries is still pend
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 from engine.config import Config
@@ -59,18 +60,24 @@ def prune_events(database: Database, older_than: float, batch: int,
             return total
 
 
-def prune_history(database: Database, older_than: float, batch: int) -> int:
-    """Delete the history of tasks that finished more than `older_than` seconds ago."""
-    cutoff, after, total = utcnow() - timedelta(seconds=older_than), 0, 0
+def _finished_tasks(database: Database, older_than: float, batch: int) -> Iterator[list[int]]:
+    """Ids of tasks that finished more than `older_than` seconds ago, a batch at a time."""
+    cutoff, after = utcnow() - timedelta(seconds=older_than), 0
     tasks_per_batch = max(1, batch // HISTORY_ROWS_PER_TASK)
     while True:
         ids = [row["id"] for row in database.run(lambda conn, after=after: conn.fetchall(
             FINISHED_TASKS, [after, cutoff, tasks_per_batch]), write=False)]
         if not ids:
-            return total
-        total += database.run(lambda conn, ids=ids: conn.execute(
-            DELETE_HISTORY.format(ids=placeholders(len(ids))), ids))
+            return
+        yield ids
         after = ids[-1]
+
+
+def prune_history(database: Database, older_than: float, batch: int) -> int:
+    """Delete the history of tasks that finished more than `older_than` seconds ago."""
+    return sum(database.run(lambda conn, ids=ids: conn.execute(
+        DELETE_HISTORY.format(ids=placeholders(len(ids))), ids))
+        for ids in _finished_tasks(database, older_than, batch))
 
 
 def _delete_lines(conn: Connection, task_ids: list[int], batch: int) -> int:
@@ -83,19 +90,14 @@ def _delete_lines(conn: Connection, task_ids: list[int], batch: int) -> int:
 
 def prune_logs(database: Database, older_than: float, batch: int) -> int:
     """Delete the log lines of tasks that finished more than `older_than` seconds ago."""
-    cutoff, after, total = utcnow() - timedelta(seconds=older_than), 0, 0
-    tasks_per_batch = max(1, batch // HISTORY_ROWS_PER_TASK)
-    while True:
-        ids = [row["id"] for row in database.run(lambda conn, after=after: conn.fetchall(
-            FINISHED_TASKS, [after, cutoff, tasks_per_batch]), write=False)]
-        if not ids:
-            return total
+    total = 0
+    for ids in _finished_tasks(database, older_than, batch):
         while True:
             deleted = database.run(lambda conn, ids=ids: _delete_lines(conn, ids, batch))
             total += deleted
             if deleted < batch:
                 break
-        after = ids[-1]
+    return total
 
 
 def run_prune(config: Config, *, events_older_than: float, history_older_than: float | None,
