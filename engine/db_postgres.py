@@ -17,7 +17,9 @@ from psycopg import errors as pg_errors
 
 from engine.db import _MAX_ATTEMPTS, FORKS, Connection, Database
 from engine.db_listen import Listener
-from engine.db_postgres_conn import PostgresConnection, close_raw, connect, conninfo, lost
+from engine.db_postgres_conn import (PostgresConnection, close_raw, connect, conninfo, lost,
+                                     read_timeout)
+from engine.db_watchdog import ReadTimeout
 from engine.errors import BadRequest, DatabaseFull, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class PostgresDatabase(Database):
     def __init__(self, url: str, pool_size: int = 4, listen: bool = True) -> None:
         self.url = url
         self.pool_size = pool_size
+        self.read_timeout = read_timeout(url)
         self.listener = Listener(conninfo(url)) if listen else None
         self._idle: list[PostgresConnection] = []  # PERF: a list as a stack, see MySQLDatabase
         self._forks = FORKS.count
@@ -54,7 +57,7 @@ class PostgresDatabase(Database):
             try:
                 conn = self._idle.pop()
             except IndexError:
-                return PostgresConnection(self.connect(), self.connect)
+                return PostgresConnection(self.connect(), self.connect, self.read_timeout)
             if not conn.raw.closed:
                 return conn
 
@@ -98,7 +101,10 @@ class PostgresDatabase(Database):
                 if attempt == _MAX_ATTEMPTS:
                     raise unavailable(exc) from exc
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                if not lost(exc) or write or attempt == _MAX_ATTEMPTS:
+                # NOTE: not after a read timeout: the server is not answering, a retry would
+                # wait out a connect timeout on top
+                if not lost(exc) or write or attempt == _MAX_ATTEMPTS or isinstance(
+                        exc, ReadTimeout):
                     raise unavailable(exc) from exc
             except _MISSING_SCHEMA as exc:  # not migrated yet, or dropped
                 raise unavailable(exc) from exc

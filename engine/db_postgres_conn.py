@@ -18,11 +18,14 @@ from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
 
 from engine.db import Connection
+from engine.db_watchdog import WATCHDOG, ReadTimeout
 from engine.errors import ValidationFailed
 
 # Seconds to connect, and the longest a statement may run (lock waits included), unless the
 # URL's query says otherwise: a database that stops answering costs a request a 503, never a
-# hung worker thread (MySQL's read/write timeouts play this part there).
+# hung worker thread (MySQL's read/write timeouts play this part there). `read_timeout` (ours,
+# not libpq's, removed from the libpq URL) ends the wait for an answer that never comes.
+READ_TIMEOUT = "5"
 DEFAULTS = {"connect_timeout": "5", "options": "-c statement_timeout=5000 -c TimeZone=UTC",
             "tcp_user_timeout": "5000", "application_name": "taskmanager"}
 _INT2_OID = 21
@@ -57,10 +60,24 @@ def conninfo(url: str) -> str:
     """The libpq URL: `postgres(ql)://` with our timeouts unless the query sets them."""
     parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://", 1))
     query = parse_qs(parts.query)
+    own = "&".join(item for item in parts.query.split("&")
+                   if item and not item.startswith("read_timeout="))
     extra = "&".join(f"{key}={value.replace(' ', '%20').replace('=', '%3D')}"
                      for key, value in DEFAULTS.items() if key not in query)
-    joined = "&".join(filter(None, [parts.query, extra]))
+    joined = "&".join(filter(None, [own, extra]))
     return urlunsplit(parts._replace(query=joined))
+
+
+def read_timeout(url: str) -> float:
+    """Seconds a statement waits for its answer (the URL's `?read_timeout=`, as on MySQL)."""
+    value = parse_qs(urlsplit(url).query).get("read_timeout", [READ_TIMEOUT])[-1]
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ValueError(f"read_timeout must be a positive number of seconds, not {value!r}")
+    return seconds
 
 
 def connect(url: str) -> psycopg.Connection[Any]:
@@ -80,9 +97,10 @@ class PostgresConnection(Connection):
     `lastrowid` needs an AUTO_INCREMENT one).
     """
 
-    def __init__(self, raw: Any, reconnect: Callable[[], Any]) -> None:
+    def __init__(self, raw: Any, reconnect: Callable[[], Any], timeout: float = 5.0) -> None:
         super().__init__(raw, "postgresql")
         self._reconnect = reconnect
+        self.timeout = timeout  # the read timeout, engine/db_watchdog.py
         self._pending: list[str] = []  # deferred statements, as SQL text
         self._begin = False  # BEGIN not sent yet
         self.open = False  # BEGIN sent, no COMMIT or ROLLBACK yet
@@ -101,10 +119,21 @@ class PostgresConnection(Connection):
             return self._send([self._bind(sql, params)])
         cursor = self.raw.cursor()
         try:
-            cursor.execute(to_postgres(sql), tuple(params))
+            self._execute(cursor, to_postgres(sql), tuple(params))
         except psycopg.DataError as exc:
             raise _nul(exc) from exc
         return cursor
+
+    def _execute(self, target: Any, sql: str, params: Any = None) -> None:
+        """`target.execute`, under the watchdog: no answer within the read timeout raises."""
+        key = id(target)
+        WATCHDOG.start(key, self.raw.pgconn.socket, self.timeout)
+        try:
+            target.execute(sql, params)
+        finally:
+            if WATCHDOG.done(key):
+                raise ReadTimeout(f"no answer from the database within {self.timeout:g} s "
+                                  "(read_timeout)")
 
     def _send(self, texts: list[str]) -> Any:
         """Send the prefix (BEGIN, deferred writes) and `texts` at once; at `texts`' 1st result."""
@@ -114,16 +143,16 @@ class PostgresConnection(Connection):
         self._begin, self._pending = False, []
         cursor = self.raw.cursor()
         try:
-            cursor.execute(";".join([*prefix, *texts]))
+            self._execute(cursor, ";".join([*prefix, *texts]))
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            if not first or not lost(exc):
+            if not first or not lost(exc) or isinstance(exc, ReadTimeout):
                 raise
             # NOTE: the transaction's first round trip doubles as the liveness check of a
             # pooled connection: on a stale socket nothing ran, so it is sent on a fresh one.
             close_raw(self.raw)
             self.raw = self._reconnect()
             cursor = self.raw.cursor()
-            cursor.execute(";".join([*prefix, *texts]))
+            self._execute(cursor, ";".join([*prefix, *texts]))
         for _ in prefix:
             cursor.nextset()
         return cursor
@@ -167,7 +196,7 @@ class PostgresConnection(Connection):
         if self._pending or self._begin:
             self._send(["COMMIT"]).close()
         else:
-            self.raw.execute("COMMIT")
+            self._execute(self.raw, "COMMIT")
         self.open = False
 
     def rollback(self) -> None:
@@ -175,7 +204,7 @@ class PostgresConnection(Connection):
         self._begin, self._pending = False, []
         if self.open:
             self.open = False
-            self.raw.execute("ROLLBACK")
+            self._execute(self.raw, "ROLLBACK")
 
     def flush(self) -> None:
         """Outside a transaction (autocommit): send what is deferred."""

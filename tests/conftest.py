@@ -46,10 +46,6 @@ NOT_YET_ON_POSTGRESQL = {
         "needs a PostgreSQL server of the test's own on a small tmpfs (as the MariaDB one in "
         "tests/support/mariadb_server.py; postgres refuses to run as root, so as user postgres); "
         "not written yet. A full disk maps to 503 DATABASE_FULL in engine/db_postgres.py",
-    "tests/e2e/test_database_down.py::test_mysql_that_stops_answering_gets_503_not_a_hang":
-        "libpq has no client-side read timeout, and a statement that never reaches the server "
-        "never meets statement_timeout: a request waits until the OS gives up on the socket "
-        "(needs a watchdog that closes the socket after the timeout)",
 }
 
 

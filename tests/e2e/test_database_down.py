@@ -15,7 +15,7 @@ from tests.support.tcpproxy import TcpProxy
 
 RELOAD = "0.5"
 TIMEOUTS = {"mysql": "connect_timeout=2&read_timeout=2&write_timeout=2",
-            "postgresql": "connect_timeout=2&options=-c%20statement_timeout%3D2000"}
+            "postgresql": "connect_timeout=2&read_timeout=2&options=-c%20statement_timeout%3D2000"}
 DEFAULT_PORT = {"mysql": 3306, "postgresql": 5432}
 
 
@@ -100,7 +100,8 @@ def test_mysql_unreachable(proxied_mysql):
 
 
 def test_mysql_that_stops_answering_gets_503_not_a_hang(proxied_mysql):
-    """The connections stay open but nothing comes back: PyMySQL's timeouts end the wait."""
+    """The connections stay open but nothing comes back: the read timeout ends the wait
+    (PyMySQL's own on MySQL, engine/db_watchdog.py on PostgreSQL)."""
     server = proxied_mysql.server
     assert healthy(server)
     proxied_mysql.proxy.pause()
