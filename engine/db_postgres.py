@@ -17,8 +17,14 @@ from psycopg import errors as pg_errors
 
 from engine.db import _MAX_ATTEMPTS, FORKS, Connection, Database
 from engine.db_listen import Listener
-from engine.db_postgres_conn import (PostgresConnection, close_raw, connect, conninfo, lost,
-                                     read_timeout)
+from engine.db_postgres_conn import (
+    PostgresConnection,
+    close_raw,
+    connect,
+    conninfo,
+    lost,
+    read_timeout,
+)
 from engine.db_watchdog import ReadTimeout
 from engine.errors import BadRequest, DatabaseFull, DatabaseUnavailable
 
