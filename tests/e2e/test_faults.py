@@ -251,7 +251,7 @@ def disk_home(dialect: str, tmp_path: Path) -> Iterator[Path]:
             pytest.fail("CI must run the PostgreSQL disk-full test: no postgres 15 binaries, "
                         "no OS user postgres, or not root")
         pytest.skip("no PostgreSQL 15 binaries / OS user postgres here, or not root")
-    with postgres_server.home() as home:
+    with postgres_server.home(keep_log_in=tmp_path) as home:
         yield home
 
 

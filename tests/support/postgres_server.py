@@ -23,6 +23,7 @@ import psycopg
 BIN = Path("/usr/lib/postgresql/15/bin")
 OS_USER = "postgres"
 START_TIMEOUT = 60.0
+LOG = "postgres.log"
 
 
 def available() -> bool:
@@ -43,13 +44,16 @@ def give_to_postgres(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def home() -> Iterator[Path]:
-    """A directory under /tmp that the `postgres` user may enter; deleted afterwards."""
+def home(keep_log_in: Path) -> Iterator[Path]:
+    """A directory under /tmp that the `postgres` user may enter; deleted afterwards, but for
+    the server's log, copied to `keep_log_in`."""
     path = Path(tempfile.mkdtemp(prefix="tm-postgres-"))
     path.chmod(0o755)
     try:
         yield path
     finally:
+        if (path / LOG).exists():
+            shutil.copy(path / LOG, keep_log_in / LOG)
         shutil.rmtree(path, ignore_errors=True)
 
 
@@ -121,14 +125,14 @@ class PostgresServer:
 @contextlib.contextmanager
 def running(disk: Path, home: Path, port: int) -> Iterator[PostgresServer]:
     """Install and start a server whose data files are on `disk` and whose WAL and log are in
-    `home`; afterwards stop it and delete its data, keeping its log.
+    `home`; afterwards stop it and delete its data and WAL, keeping its log.
 
     NOTE: the WAL is kept off `disk`: PostgreSQL PANICs (and restarts every backend) when it
     cannot write WAL, whereas a data file that cannot grow fails just the one statement with
     53100 disk_full, which is what a full disk test wants to see.
     """
     give_to_postgres(disk)
-    server = PostgresServer(disk / "data", home / "wal", home / "postgres.log", port)
+    server = PostgresServer(disk / "data", home / "wal", home / LOG, port)
     server.install()
     server.start()
     try:
