@@ -40,21 +40,6 @@ POSTGRES_URL = os.environ.get("TASKMANAGER_TEST_POSTGRES_URL",
                               "postgresql://root@127.0.0.1:5432/test")
 DIALECTS = ["sqlite", "mysql", "postgresql"]
 _counter = itertools.count()
-# Tests not run on PostgreSQL yet, and why (skipped there, with the reason, even in CI).
-NOT_YET_ON_POSTGRESQL = {
-    "tests/e2e/test_faults.py::test_disk_full_answers_503_writes_nothing_and_recovers":
-        "needs a PostgreSQL server of the test's own on a small tmpfs (as the MariaDB one in "
-        "tests/support/mariadb_server.py; postgres refuses to run as root, so as user postgres); "
-        "not written yet. A full disk maps to 503 DATABASE_FULL in engine/db_postgres.py",
-}
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        reason = NOT_YET_ON_POSTGRESQL.get(item.nodeid.split("[")[0])
-        if reason and callspec and "postgresql" in callspec.params.values():
-            item.add_marker(pytest.mark.skip(reason=f"not yet on PostgreSQL: {reason}"))
 
 
 def _mysql_admin(server_url: str = MYSQL_URL) -> pymysql.connections.Connection:
@@ -72,13 +57,13 @@ def _mysql_available(server_url: str = MYSQL_URL) -> bool:
         return False
 
 
-def _postgres_admin() -> psycopg.Connection:
-    return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+def _postgres_admin(server_url: str = POSTGRES_URL) -> psycopg.Connection:
+    return psycopg.connect(server_url, autocommit=True, connect_timeout=3)
 
 
-def _postgres_available() -> bool:
+def _postgres_available(server_url: str = POSTGRES_URL) -> bool:
     try:
-        _postgres_admin().close()
+        _postgres_admin(server_url).close()
         return True
     except psycopg.Error:
         return False
@@ -106,9 +91,10 @@ class TestDatabase:
 @contextlib.contextmanager
 def fresh_database(dialect: str, tmp_path: Path, migrate: bool = True,
                    seed: bool = True, mysql_url: str = MYSQL_URL,
-                   mysql_driver: str = MYSQL_DRIVER, **settings: str) -> Iterator[TestDatabase]:
-    """Create an empty database of `dialect` (MySQL: on the server of `mysql_url`); optionally
-    migrate and seed it."""
+                   mysql_driver: str = MYSQL_DRIVER, postgres_url: str = POSTGRES_URL,
+                   **settings: str) -> Iterator[TestDatabase]:
+    """Create an empty database of `dialect` (MySQL: on the server of `mysql_url`, PostgreSQL:
+    of `postgres_url`); optionally migrate and seed it."""
     name = f"tm_test_{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
     if dialect == "mysql":
         _require("MySQL/MariaDB", _mysql_available(mysql_url), mysql_url)
@@ -118,10 +104,10 @@ def fresh_database(dialect: str, tmp_path: Path, migrate: bool = True,
         scheme = "mysql+mysqlclient" if mysql_driver == "mysqlclient" else parts.scheme
         url = urlunsplit(parts._replace(scheme=scheme, path="/" + name))
     elif dialect == "postgresql":
-        _require("PostgreSQL", _postgres_available(), POSTGRES_URL)
-        with contextlib.closing(_postgres_admin()) as admin:
+        _require("PostgreSQL", _postgres_available(postgres_url), postgres_url)
+        with contextlib.closing(_postgres_admin(postgres_url)) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        url = urlunsplit(urlsplit(POSTGRES_URL)._replace(path="/" + name))
+        url = urlunsplit(urlsplit(postgres_url)._replace(path="/" + name))
     else:
         url = f"sqlite:///{tmp_path / (name + '.db')}"
     env = {"TASKMANAGER_DATABASE_URL": url, **{f"TASKMANAGER_{k.upper()}": v
@@ -141,7 +127,7 @@ def fresh_database(dialect: str, tmp_path: Path, migrate: bool = True,
             with contextlib.closing(_mysql_admin(mysql_url)) as admin:
                 admin.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
         elif dialect == "postgresql":  # FORCE: a server under test may still hold connections
-            with contextlib.closing(_postgres_admin()) as admin:
+            with contextlib.closing(_postgres_admin(postgres_url)) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

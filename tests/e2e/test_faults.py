@@ -25,7 +25,7 @@ from tests.conftest import IN_CI, Server, free_port, fresh_database, keyed_serve
 from tests.e2e.sdk_handlers import marker_lines
 from tests.e2e.sdk_support import client, start_worker
 from tests.e2e.tasks_api import TaskApi, unique_type, wait_for
-from tests.support import mariadb_server, procs, rawdb
+from tests.support import mariadb_server, postgres_server, procs, rawdb
 
 HANDLERS = "tests.e2e.sdk_handlers"
 ANSWER_TIMEOUT = 15.0  # seconds a cut connection may take to show; a hang fails the test
@@ -213,11 +213,15 @@ def test_killed_sdk_worker_task_is_claimed_again_after_its_lease(server, tmp_pat
 
 # -- a full disk ------------------------------------------------------------------------------
 
-# Room for the database and its server: SQLite's file, or a MariaDB datadir (its install peaks
-# at ~115 MB before the redo log shrinks to 16 MB).
-DISK_BYTES = {"sqlite": 4 * 1024 * 1024, "mysql": 160 * 1024 * 1024}
-# What the server logs for each refused write.
-FULL_MESSAGE = {"sqlite": "database or disk is full", "mysql": "is full"}
+# Room for the database and its server: SQLite's file, a MariaDB datadir (its install peaks
+# at ~115 MB before the redo log shrinks to 16 MB), or a PostgreSQL datadir without its WAL
+# (~25 MB with the test's database).
+DISK_BYTES = {"sqlite": 4 * 1024 * 1024, "mysql": 160 * 1024 * 1024,
+              "postgresql": 64 * 1024 * 1024}
+# What the server logs for each refused write (PostgreSQL: 53100 disk_full, a data file that
+# could not be extended).
+FULL_MESSAGE = {"sqlite": "database or disk is full", "mysql": "is full",
+                "postgresql": "No space left on device"}
 BULK = 1000
 
 
@@ -236,11 +240,32 @@ def small_disk(path: Path, size: int) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def disk_home(dialect: str, tmp_path: Path) -> Iterator[Path]:
+    """Where the small disk is mounted: in tmp_path, but for PostgreSQL, whose server runs as
+    user postgres, in a directory that user can enter."""
+    if dialect != "postgresql":
+        yield tmp_path
+        return
+    if not postgres_server.available():
+        if IN_CI:
+            pytest.fail("CI must run the PostgreSQL disk-full test: no postgres 15 binaries, "
+                        "no OS user postgres, or not root")
+        pytest.skip("no PostgreSQL 15 binaries / OS user postgres here, or not root")
+    with postgres_server.home(keep_log_in=tmp_path) as home:
+        yield home
+
+
+@contextlib.contextmanager
 def database_on(disk: Path, dialect: str, tmp_path: Path) -> Iterator[tests.conftest.TestDatabase]:
-    """A migrated, seeded database whose files are all on `disk`: SQLite's file, or a MariaDB
-    server of the test's own (the shared one is never filled up)."""
+    """A migrated, seeded database whose files are all on `disk`: SQLite's file, or a MariaDB or
+    PostgreSQL server of the test's own (the shared ones are never filled up)."""
     if dialect == "sqlite":
         with fresh_database("sqlite", disk) as db:
+            yield db
+        return
+    if dialect == "postgresql":
+        with postgres_server.running(disk, disk.parent, free_port()) as server, \
+                fresh_database("postgresql", tmp_path, postgres_url=server.url) as db:
             yield db
         return
     if not mariadb_server.available():
@@ -277,7 +302,8 @@ def _count(url: str, name: str) -> int:
 
 
 def test_disk_full_answers_503_writes_nothing_and_recovers(dialect, tmp_path):
-    with small_disk(tmp_path / "disk", DISK_BYTES[dialect]) as disk, \
+    with disk_home(dialect, tmp_path) as home, \
+            small_disk(home / "disk", DISK_BYTES[dialect]) as disk, \
             database_on(disk, dialect, tmp_path) as db, keyed_server(db, tmp_path) as server:
         with TaskApi(server) as api:
             name = api.register_type(unique_type("Full"))

@@ -34,7 +34,34 @@ def test_the_table_sorts_by_mode_and_concurrency_and_shows_the_ratios() -> None:
     assert systems == ["taskmanager", "hand-written", "taskmanager", "hand-written",
                        "taskmanager", "taskmanager", "raw-db", "celery"]
     assert lines[2].endswith("| 0.90 | yes | 0.50 |")  # CPU ratio: 1.0 ms / 2.0 ms
-    assert "| taskmanager | batch | 16 | 1,000 |" in lines[7] and "| 0.50 |" in lines[7]
+    assert "| taskmanager | - | batch | 16 | 1,000 |" in lines[7] and "| 0.50 |" in lines[7]
+
+
+def _on(database: str, system: str, rate: float) -> Row:
+    return Row(system, "single", 4, rate, 1.0, 2.0, 1.0, database=database)
+
+
+def test_a_row_is_held_to_its_baseline_on_its_own_database() -> None:
+    rows = [_on("mariadb", "taskmanager", 90), _on("mariadb", "hand-written", 100),
+            _on("postgresql", "taskmanager", 50), _on("postgresql", "hand-written", 100),
+            _on("postgresql", "raw-db", 200)]
+    assert verdict(rows, rows[0])[1:] == ("0.90", "yes")
+    assert verdict(rows, rows[2])[1:] == ("0.50", "**no**")
+    lines = table(rows)
+    assert [line.split(" | ")[1] for line in lines[2:]] == ["mariadb"] * 2 + ["postgresql"] * 3
+    assert "| taskmanager | postgresql | single | 4 | 50 |" in lines[4]
+    assert "| 0.25 |" in lines[4] and "| 0.25 |" not in lines[2]  # vs its own database's raw-db
+    summary = targets_summary(rows)
+    assert summary[:2] == ["Targets met: 1 of 2.",
+                           "- missed: taskmanager single (postgresql) at 4: 0.50x "
+                           "(≥ 0.8x hand-written single)"]
+
+
+def test_celery_is_the_baseline_on_either_database() -> None:
+    rows = [Row("taskmanager", "batch", 2, 900, 1.0, 2.0, 1.0, database="mariadb"),
+            Row("taskmanager", "batch", 2, 300, 1.0, 2.0, 1.0, database="postgresql"),
+            Row("celery", "drain", 2, 300, None, None, None)]
+    assert [verdict(rows, row)[1] for row in rows[:2]] == ["3.00", "1.00"]
 
 
 def test_the_summary_counts_met_targets_and_names_the_missed_ones() -> None:

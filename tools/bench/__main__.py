@@ -6,8 +6,9 @@ TaskManager over HTTP, on a hand-written Falcon app calling the same handlers (t
 handwritten_claims.py) and on the database with no HTTP at all (tools/bench/direct.py); then
 Celery (prefork, as many processes) draining as many no-op tasks as pre-enqueued on Redis. Writes
 `--out`/report.md (every run, its ratio to its baseline and whether the target is met),
-throughput.png (throughput and p99 by concurrency) and rows.json. Needs the `bench` extra
-(Celery, matplotlib), MariaDB (a throwaway database) and Redis (a queue named after the run).
+throughput.png (throughput and p99 by concurrency) and rows.json. The lifecycles run on MariaDB and
+on PostgreSQL (`--databases`), each on a throwaway database of its own. Needs the `bench` extra
+(Celery, matplotlib), the database servers and Redis (a queue named after the run).
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from tools.bench import lifecycle, report
 from tools.bench.celery_runs import drain, round_trip
 
 DEFAULT_MYSQL_URL = os.environ.get("TASKMANAGER_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
+DEFAULT_POSTGRES_URL = os.environ.get("TASKMANAGER_TEST_POSTGRES_URL",
+                                      "postgresql://root@127.0.0.1:5432/postgres")
 SYSTEMS = (*lifecycle.SYSTEMS, "celery")
+DATABASES = {"mariadb": "MariaDB", "postgresql": "PostgreSQL"}
 
 
 def _ints(raw: str) -> list[int]:
@@ -57,12 +61,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--server-threads", type=int, default=1, help="threads per worker")
     run.add_argument("--mysql-url", default=DEFAULT_MYSQL_URL,
                      help="MariaDB/MySQL server; a throwaway database is created on it")
+    run.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL,
+                     help="PostgreSQL server; a throwaway database is created on it too")
+    run.add_argument("--databases", type=_names, default=list(DATABASES),
+                     help="the lifecycles' databases: any of mariadb,postgresql (default both)")
     run.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="Celery's broker")
     run.add_argument("--out", type=Path, default=Path("bench-report"))
     args = parser.parse_args(argv)
     unknown = set(args.systems) - set(SYSTEMS)
     if unknown:
         parser.error(f"unknown systems: {', '.join(sorted(unknown))}")
+    unknown = set(args.databases) - set(DATABASES)
+    if unknown or not args.databases:
+        parser.error(f"--databases: any of {','.join(DATABASES)}, not "
+                     f"{','.join(sorted(unknown)) or 'none'}")
     return args
 
 
@@ -72,18 +84,20 @@ def setup_lines(args: argparse.Namespace, began: float) -> list[str]:
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(began))}, {os.cpu_count()} CPUs, "
         f"load average {load[0]:.2f} at the end, {time.time() - began:.0f} s in all.",
         "",
-        f"- Lifecycles: MariaDB, {args.pending:,} pending tasks held, {args.seconds:g} s "
-        f"measured per run after {args.ramp:g} s, median of {args.rounds} run(s); batch = "
-        f"claim {args.batch} + one bulk complete. Servers: gunicorn {args.server_workers} "
-        f"workers x {args.server_threads} thread(s), access log off. p50/p99: one claim + "
-        "its complete (a batch's in batch mode).",
+        f"- Lifecycles: {' and '.join(DATABASES[d] for d in args.databases)} (a throwaway "
+        f"database each, one after the other), {args.pending:,} pending tasks held, "
+        f"{args.seconds:g} s measured per run after {args.ramp:g} s, median of "
+        f"{args.rounds} run(s); batch = claim {args.batch} + one bulk complete. Servers: "
+        f"gunicorn {args.server_workers} workers x {args.server_threads} thread(s), access log "
+        "off. p50/p99: one claim + its complete (a batch's in batch mode).",
         "- hand-written: plain Falcon responders calling the same handler functions (same SQL, "
         "same transactions); raw-db: those handlers on the engine's Database, no HTTP.",
         f"- celery drain: {args.celery_tasks:,} no-op tasks pre-enqueued on Redis, drained by a "
         "prefork worker with as many processes (not timed per task: they wait in the queue). "
         "celery round-trip: as many clients each send one task and wait for its result "
         f"(Redis result backend) for {args.seconds:g} s; p50/p99 of one send → result. Each "
-        "runs in the rounds of batch (drain) or single (round trip) at that concurrency.",
+        "runs in the rounds of batch (drain) or single (round trip) at that concurrency, on "
+        "the first database's turn; it is the baseline of both.",
         "- CPU ms/task: the server processes (raw-db: the worker processes; celery: the worker). "
         "CPU ratio: the hand-written app's CPU per task / TaskManager's, the throughput ratio "
         "when the server's CPU is the bottleneck; it moves far less with other load on the "
@@ -109,9 +123,13 @@ def run_report(args: argparse.Namespace) -> Path:
     began = time.time()
     rows: list[lifecycle.Row] = []
     wanted = [s for s in args.systems if s in lifecycle.SYSTEMS]
-    for row in lifecycle.measure(args, wanted, celery_companions(args)):
-        rows.append(row)
-        print(report.table([row])[-1], flush=True)
+    urls = {"mariadb": args.mysql_url, "postgresql": args.postgres_url}
+    companions = celery_companions(args)
+    for database in args.databases:
+        for row in lifecycle.measure(args, urls[database], database, wanted, companions):
+            rows.append(row)
+            print(report.table([row])[-1], flush=True)
+        companions = {}  # Celery once, beside the first database's rounds
     return report.write(args.out, rows, setup_lines(args, began),
                         "TaskManager claim lifecycle: performance report")
 

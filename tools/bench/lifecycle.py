@@ -1,7 +1,8 @@
 """Runs the claim→complete lifecycle on TaskManager, the hand-written app and the raw database.
 
-One throwaway MariaDB database and one task type serve all three; the engine and the hand-written
-app run side by side under the same gunicorn settings (tools/bench_servers.serve, access log off).
+One throwaway database (MariaDB or PostgreSQL) and one task type serve all three; the engine and
+the hand-written app run side by side under the same gunicorn settings (tools/bench_servers.serve,
+access log off).
 Each (mode, concurrency) runs the three systems back to back, the order rotating from one to the
 next so none always meets the fuller history tables. The clients are tools/bench_claims_worker
 processes, the queue is held at `--pending` tasks by tools/bench_claims_setup.Refiller.
@@ -39,6 +40,7 @@ class Row:
     cpu_ms_per_task: float | None  # the server processes (raw-db: the client processes)
     errors: int = 0
     note: str = ""
+    database: str = ""  # mariadb or postgresql (blank for Celery, which uses neither)
 
 
 def median_row(runs: list[Row]) -> Row:
@@ -52,7 +54,8 @@ def median_row(runs: list[Row]) -> Row:
     return Row(first.system, first.mode, first.concurrency,
                statistics.median(r.tasks_per_s for r in runs), middle([r.p50_ms for r in runs]),
                middle([r.p99_ms for r in runs]), middle([r.cpu_ms_per_task for r in runs]),
-               sum(r.errors for r in runs), "; ".join(r.note for r in runs if r.note))
+               sum(r.errors for r in runs), "; ".join(r.note for r in runs if r.note),
+               first.database)
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
@@ -62,13 +65,13 @@ def percentile(ordered: list[float], fraction: float) -> float | None:
 
 
 def to_row(system: str, mode: str, concurrency: int, tallies: list[Tally], seconds: float,
-           cpu_seconds: float) -> Row:
+           cpu_seconds: float, database: str = "") -> Row:
     cycles = sorted(claim + done for t in tallies
                     for claim, done in zip(t.claim_ms, t.complete_ms, strict=True))
     tasks = sum(t.tasks for t in tallies)
     return Row(system, mode, concurrency, tasks / seconds, percentile(cycles, 0.5),
                percentile(cycles, 0.99), 1000 * cpu_seconds / tasks if tasks else None,
-               sum(t.errors for t in tallies))
+               sum(t.errors for t in tallies), database=database)
 
 
 class NoServer:
@@ -90,7 +93,7 @@ Companion = Callable[[int], Row]  # another system's run at a concurrency (Celer
 
 
 def _run_all(args: argparse.Namespace, loader: Loader, targets: dict[str, Target],
-             companions: dict[str, Companion]) -> Iterator[Row]:
+             companions: dict[str, Companion], database: str) -> Iterator[Row]:
     warm = argparse.Namespace(**{**vars(args), "ramp": 0.0, "seconds": args.warmup})
     for connect, meter in targets.values():
         loader.fill_to(args.pending)
@@ -109,19 +112,20 @@ def _run_all(args: argparse.Namespace, loader: Loader, targets: dict[str, Target
                                                 meter)
                     used = cpu[0] if system in APPS else sum(t.cpu_s for t in tallies)
                     runs[system].append(to_row(system, mode, concurrency, tallies,
-                                               args.seconds, used))
+                                               args.seconds, used, database))
                 step += 1
             yield from (median_row(found) for found in runs.values())
 
 
-def measure(args: argparse.Namespace, systems: list[str],
+def measure(args: argparse.Namespace, server_url: str, database: str, systems: list[str],
             companions: dict[str, Companion]) -> Iterator[Row]:
-    """Rows for each of `systems` (of SYSTEMS), mode and concurrency, as they are measured.
+    """Rows for each of `systems` (of SYSTEMS), mode and concurrency, as they are measured, on a
+    throwaway database on `server_url` (MariaDB or PostgreSQL: `database`, the rows' label).
 
     `companions[mode](concurrency)` runs in each round of that mode and concurrency too.
     """
     with (tempfile.TemporaryDirectory() as tmp,
-          throwaway_database(args.mysql_url) as (name, env, keys),
+          throwaway_database(server_url) as (name, env, keys),
           server(env, args.server_workers, args.server_threads, Path(tmp) / "engine.log",
                  APPS["taskmanager"]) as (port, pid),
           server(env, args.server_workers, args.server_threads, Path(tmp) / "hand.log",
@@ -133,6 +137,6 @@ def measure(args: argparse.Namespace, systems: list[str],
             "raw-db": (functools.partial(DirectClient, env["TASKMANAGER_DATABASE_URL"]),
                        NoServer()),
         }
-        loader = Loader(args.mysql_url, name, register_type(port, keys["admin"]))
+        loader = Loader(server_url, name, register_type(port, keys["admin"]))
         yield from _run_all(args, loader, {s: targets[s] for s in SYSTEMS if s in systems},
-                            companions)
+                            companions, database)

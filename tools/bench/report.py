@@ -1,4 +1,8 @@
-"""The report's outputs: a Markdown table of every run with its target, and a two-panel chart."""
+"""The report's outputs: a Markdown table of every run with its target, and a two-panel chart.
+
+Each lifecycle row is held to its baseline on the same database (MariaDB or PostgreSQL) at the
+same concurrency; Celery's rows (no database) are the baseline of either.
+"""
 
 from __future__ import annotations
 
@@ -11,24 +15,31 @@ from tools.bench.lifecycle import Row
 # (system, mode) -> (baseline system, baseline mode, minimum ratio to it)
 TARGETS = {("taskmanager", "single"): ("hand-written", "single", 0.80),
            ("taskmanager", "batch"): ("celery", "drain", 2.0)}
-HEAD = ["| system | mode | concurrency | tasks/s | p50 ms | p99 ms | CPU ms/task | errors | "
-        "vs raw-db | target | ratio | met | CPU ratio |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+HEAD = ["| system | database | mode | concurrency | tasks/s | p50 ms | p99 ms | CPU ms/task | "
+        "errors | vs raw-db | target | ratio | met | CPU ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 # NOTE: only the hand-written app's CPU is measured alike (its server processes, as ours);
 # Celery's covers its whole worker, ours leaves the claiming processes out.
 CPU_COMPARABLE = {"hand-written"}
 STYLE = {"taskmanager": "tab:blue", "hand-written": "tab:orange", "raw-db": "tab:green",
          "celery": "tab:red"}
 LINES = {"single": "--", "batch": "-", "drain": ":", "round-trip": "-."}
+MARKERS = {"mariadb": "o", "postgresql": "^", "": "s"}  # "": Celery, on neither
 
 
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _find(rows: list[Row], system: str, mode: str, concurrency: int) -> Row | None:
+def _find(rows: list[Row], system: str, mode: str, concurrency: int,
+          database: str) -> Row | None:
+    """That run on `database`, or Celery's (on no database)."""
     return next((r for r in rows if (r.system, r.mode, r.concurrency) ==
-                 (system, mode, concurrency)), None)
+                 (system, mode, concurrency) and r.database in (database, "")), None)
+
+
+def _name(row: Row) -> str:
+    return f"{row.system} {row.mode}" + (f" ({row.database})" if row.database else "")
 
 
 def verdict(rows: list[Row], row: Row) -> tuple[str, str, str]:
@@ -38,7 +49,7 @@ def verdict(rows: list[Row], row: Row) -> tuple[str, str, str]:
         return "", "", ""
     system, mode, minimum = target
     label = f"≥ {minimum:g}x {system} {mode}"
-    base = _find(rows, system, mode, row.concurrency)
+    base = _find(rows, system, mode, row.concurrency, row.database)
     if base is None or not base.tasks_per_s:
         return label, "-", "-"
     ratio = row.tasks_per_s / base.tasks_per_s
@@ -49,28 +60,29 @@ def _cpu_ratio(rows: list[Row], row: Row) -> str:
     target = TARGETS.get((row.system, row.mode))
     if target is None or target[0] not in CPU_COMPARABLE:
         return ""
-    base = _find(rows, target[0], target[1], row.concurrency)
+    base = _find(rows, target[0], target[1], row.concurrency, row.database)
     if base is None or not base.cpu_ms_per_task or not row.cpu_ms_per_task:
         return "-"
     return f"{base.cpu_ms_per_task / row.cpu_ms_per_task:.2f}"
 
 
 def _vs_raw(rows: list[Row], row: Row) -> str:
-    raw = _find(rows, "raw-db", row.mode, row.concurrency)
+    raw = _find(rows, "raw-db", row.mode, row.concurrency, row.database)
     if row.system in ("raw-db", "celery") or raw is None or not raw.tasks_per_s:
         return ""
     return f"{row.tasks_per_s / raw.tasks_per_s:.2f}"
 
 
-def _order(row: Row) -> tuple[int, int, int]:
-    return list(LINES).index(row.mode), row.concurrency, list(STYLE).index(row.system)
+def _order(row: Row) -> tuple[int, int, int, int]:
+    return (list(LINES).index(row.mode), row.concurrency, list(MARKERS).index(row.database),
+            list(STYLE).index(row.system))
 
 
 def table(rows: list[Row]) -> list[str]:
     lines = list(HEAD)
     for row in sorted(rows, key=_order):
         cpu = "-" if row.cpu_ms_per_task is None else f"{row.cpu_ms_per_task:.2f}"
-        lines.append(f"| {row.system} | {row.mode} | {row.concurrency} | "
+        lines.append(f"| {row.system} | {row.database or '-'} | {row.mode} | {row.concurrency} | "
                      f"{row.tasks_per_s:,.0f} | {_ms(row.p50_ms)} | {_ms(row.p99_ms)} | {cpu} | "
                      f"{row.errors} | {_vs_raw(rows, row)} | "
                      f"{' | '.join(verdict(rows, row))} | {_cpu_ratio(rows, row)} |")
@@ -81,8 +93,8 @@ def targets_summary(rows: list[Row]) -> list[str]:
     checked = [(row, verdict(rows, row)) for row in rows if (row.system, row.mode) in TARGETS]
     met = [row for row, (_, _, ok) in checked if ok == "yes"]
     lines = [f"Targets met: {len(met)} of {len(checked)}."]
-    lines += [f"- missed: {row.system} {row.mode} at {row.concurrency}: {ratio}x ({label})"
-              if ratio != "-" else f"- no baseline for {row.system} {row.mode} at "
+    lines += [f"- missed: {_name(row)} at {row.concurrency}: {ratio}x ({label})"
+              if ratio != "-" else f"- no baseline for {_name(row)} at "
               f"{row.concurrency} ({label})" for row, (label, ratio, ok) in checked if ok != "yes"]
     cpu = [float(found) for row, _ in checked if (found := _cpu_ratio(rows, row)) not in ("", "-")]
     if cpu:
@@ -91,7 +103,7 @@ def targets_summary(rows: list[Row]) -> list[str]:
 
 
 def chart(rows: list[Row], path: Path, title: str) -> None:
-    """Throughput and p99 latency by concurrency, one line per system and mode."""
+    """Throughput and p99 latency by concurrency, one line per system, mode and database."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -99,13 +111,13 @@ def chart(rows: list[Row], path: Path, title: str) -> None:
     from matplotlib import ticker
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(13, 5.2))
-    series = sorted({(r.system, r.mode) for r in rows}, key=lambda s: (list(STYLE).index(s[0]),
-                                                                          s[1]))
-    for system, mode in series:
-        points = sorted((r for r in rows if (r.system, r.mode) == (system, mode)),
-                        key=lambda r: r.concurrency)
-        style = {"color": STYLE[system], "linestyle": LINES[mode], "label": f"{system} {mode}",
-                 "marker": "s" if mode == "single" else "o"}
+    series = sorted({(r.system, r.mode, r.database) for r in rows},
+                    key=lambda s: (list(STYLE).index(s[0]), s[1], list(MARKERS).index(s[2])))
+    for system, mode, database in series:
+        points = sorted((r for r in rows if (r.system, r.mode, r.database) ==
+                         (system, mode, database)), key=lambda r: r.concurrency)
+        style = {"color": STYLE[system], "linestyle": LINES[mode], "label": _name(points[0]),
+                 "marker": MARKERS[database]}
         left.plot([r.concurrency for r in points], [r.tasks_per_s for r in points], **style)
         timed = [r for r in points if r.p99_ms is not None]
         if timed:
