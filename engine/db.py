@@ -117,6 +117,18 @@ def is_error(exc: BaseException, kind: str) -> bool:
     return any(cls.__name__ == kind for cls in type(exc).__mro__)
 
 
+def result_sets(cursor: Any, count: int) -> list[list[dict[str, Any]]]:
+    """The rows of the `count` result sets of a multi-statement query, as dicts; closes it."""
+    results = []
+    for index in range(count):
+        if index:
+            cursor.nextset()
+        names = [column[0] for column in cursor.description]
+        results.append([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
+    cursor.close()
+    return results
+
+
 def placeholders(count: int) -> str:
     """`?, ?, ?` for an IN list of `count` values."""
     return ", ".join("?" * count)

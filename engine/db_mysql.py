@@ -24,6 +24,7 @@ from engine.db import (
     _lost,
     _to_mysql,
     _unavailable,
+    result_sets,
 )
 
 _MYSQL_CONVERSIONS = dict(pymysql.converters.conversions)
@@ -134,15 +135,7 @@ class MySQLConnection(Connection):
                    ) -> list[list[dict[str, Any]]]:
         cursor = self.raw.cursor()
         texts = [_bind(self.raw, sql, params) for sql, params in statements]
-        cursor = self._send(cursor, ";".join(texts))
-        results = []
-        for index in range(len(texts)):
-            if index:
-                cursor.nextset()
-            names = [column[0] for column in cursor.description]
-            results.append([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
-        cursor.close()
-        return results
+        return result_sets(self._send(cursor, ";".join(texts)), len(texts))
 
     def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._pending.append(_bind(self.raw, sql, params))

@@ -17,7 +17,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.adapt import Dumper, Loader
 
-from engine.db import Connection
+from engine.db import Connection, result_sets
 from engine.db_watchdog import WATCHDOG, ReadTimeout
 from engine.errors import ValidationFailed
 
@@ -173,14 +173,7 @@ class PostgresConnection(Connection):
     def fetch_many(self, statements: Sequence[tuple[str, Sequence[Any]]]
                    ) -> list[list[dict[str, Any]]]:
         cursor = self._send([self._bind(sql, params) for sql, params in statements])
-        results = []
-        for index in range(len(statements)):
-            if index:
-                cursor.nextset()
-            names = [column[0] for column in cursor.description]
-            results.append([dict(zip(names, row, strict=True)) for row in cursor.fetchall()])
-        cursor.close()
-        return results
+        return result_sets(cursor, len(statements))
 
     def defer(self, sql: str, params: Sequence[Any] = ()) -> None:
         self._pending.append(self._bind(sql, params))

@@ -9,23 +9,26 @@ import contextlib
 import shutil
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pymysql
 
+from tests.support.own_server import OwnServer
+
 INSTALL_DB = "mariadb-install-db"
 SERVER = "/usr/sbin/mariadbd"
-START_TIMEOUT = 60.0
 
 
 def available() -> bool:
     return bool(shutil.which(INSTALL_DB)) and Path(SERVER).exists()
 
 
-class MariaDBServer:
+class MariaDBServer(OwnServer):
     """`mariadbd` on 127.0.0.1:`port` over `home/data`; root without a password."""
+
+    NAME = "mariadbd"
+    STOP_SIGNAL = signal.SIGTERM
 
     def __init__(self, home: Path, port: int) -> None:
         self.home, self.port = home, port
@@ -53,15 +56,7 @@ class MariaDBServer:
                 "--max-connections=300"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"mariadbd exited ({self.process.returncode}):\n"
-                                     f"{self.log()[-3000:]}")
-            if self.answers():
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"mariadbd did not start:\n{self.log()[-3000:]}")
+        self.wait_until_answering()
 
     def answers(self) -> bool:
         try:
@@ -71,16 +66,6 @@ class MariaDBServer:
         except pymysql.err.MySQLError:
             return False
 
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
-        """SIGTERM: a clean shutdown; SIGKILL: a crash (InnoDB recovers at the next start)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
     def log(self) -> str:
         path = self.home / "error.log"

@@ -14,15 +14,15 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 
+from tests.support.own_server import OwnServer
+
 BIN = Path("/usr/lib/postgresql/15/bin")
 OS_USER = "postgres"
-START_TIMEOUT = 60.0
 LOG = "postgres.log"
 
 
@@ -57,9 +57,12 @@ def home(keep_log_in: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-class PostgresServer:
+class PostgresServer(OwnServer):
     """`postgres` on 127.0.0.1:`port` over `datadir`, its WAL in `waldir`; user `postgres`,
     trusted without a password."""
+
+    NAME = "postgres"
+    STOP_SIGNAL = signal.SIGINT
 
     def __init__(self, datadir: Path, waldir: Path, log: Path, port: int) -> None:
         self.datadir, self.waldir, self.logfile, self.port = datadir, waldir, log, port
@@ -90,15 +93,7 @@ class PostgresServer:
         with open(self.logfile, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd="/",
                                             **_as_postgres())  # type: ignore[call-overload]
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"postgres exited ({self.process.returncode}):\n"
-                                     f"{self.log()[-3000:]}")
-            if self.answers():
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"postgres did not start:\n{self.log()[-3000:]}")
+        self.wait_until_answering()
 
     def answers(self) -> bool:
         try:
@@ -107,16 +102,6 @@ class PostgresServer:
         except psycopg.Error:
             return False
 
-    def stop(self, sig: signal.Signals = signal.SIGINT) -> None:
-        """SIGINT: a fast shutdown; SIGKILL: a crash (recovered from the WAL at the next start)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""
