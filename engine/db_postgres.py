@@ -117,6 +117,10 @@ class PostgresDatabase(Database):
             except _TOO_LONG as exc:  # a value the client sent does not fit (as on MySQL)
                 raise BadRequest(f"A value is too large to store: {exc.diag.message_primary}.",
                                  code="VALUE_TOO_LONG") from exc
+            except psycopg.DataError as exc:  # e.g. a forged cursor's 'x' compared with an id
+                # NOTE: SQLite and MySQL compare such values and find nothing; never a 500 here
+                raise BadRequest(f"A value does not fit its column: {exc.diag.message_primary}.",
+                                 code="INVALID_VALUE") from exc
             time.sleep(0.005 * attempt)
         raise AssertionError("unreachable")
 

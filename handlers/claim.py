@@ -124,8 +124,8 @@ def _pick(conn: Connection, body: dict[str, Any], types: list[dict[str, Any]], l
     type_ids = _type_ids(body, types)
     if type_ids is None:
         return _pick_any(conn, (column, descending), types, limit, now)
-    slots, capped = Slots(conn), limited(types)
-    type_ids = [type_id for type_id in type_ids if type_id not in full(types)]
+    slots, capped, full_now = Slots(conn), limited(types), full(types)
+    type_ids = [type_id for type_id in type_ids if type_id not in full_now]
     slots.lock({type_id for type_id in type_ids if type_id in capped})
     sql = _candidates_sql(conn.dialect, column, descending, True, 0)
     rows = []

@@ -27,6 +27,14 @@ def test_a_value_too_long_is_400_and_writes_nothing(pg):
     assert pg.run(lambda conn: conn.fetchval("SELECT COUNT(*) FROM api_keys"), write=False) == 0
 
 
+def test_a_value_of_the_wrong_type_is_400_not_500(pg):
+    """A forged list cursor can bind 'x' against an integer column: PostgreSQL refuses it."""
+    with pytest.raises(BadRequest) as raised:
+        pg.run(lambda conn: conn.fetchall("SELECT id FROM api_keys WHERE id > ?", ["x"]),
+               write=False)
+    assert raised.value.code == "INVALID_VALUE"
+
+
 def test_a_nul_character_is_400(pg):
     with pytest.raises(ValidationFailed):
         pg.run(lambda conn: conn.fetchall("SELECT id FROM api_keys WHERE name = ?", ["a\x00b"]),

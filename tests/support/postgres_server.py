@@ -21,7 +21,15 @@ import psycopg
 
 from tests.support.own_server import OwnServer
 
-BIN = Path("/usr/lib/postgresql/15/bin")
+
+def _newest_bin() -> Path:
+    """The newest installed server's binaries (Debian: /usr/lib/postgresql/<major>/bin)."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin"),
+                   key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+    return found[-1] if found else Path("/usr/lib/postgresql/15/bin")
+
+
+BIN = _newest_bin()
 OS_USER = "postgres"
 LOG = "postgres.log"
 
