@@ -184,16 +184,11 @@ class Dispatcher:
 def _send_tagged(req: falcon.Request, resp: falcon.Response, body: Any,
                  headers: dict[str, str]) -> None:
     """A 200 with a strong ETag of its bytes, or 304 (no body) when If-None-Match has it."""
-    data = dumps(body)
-    tag = etag_of(data)
-    resp.set_headers(headers)
+    _send(resp, 200, body, headers)
+    tag = etag_of(resp.data)
     resp.set_header("ETag", tag)
     if none_match(req.env.get("HTTP_IF_NONE_MATCH"), tag):
-        resp.status = falcon.HTTP_304
-        return
-    resp.status = falcon.HTTP_200
-    resp.content_type = falcon.MEDIA_JSON
-    resp.data = data
+        resp.status, resp.data = falcon.HTTP_304, None
 
 
 def _body_stream(req: falcon.Request) -> Any:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.db import utcnow
+from engine.db import dialect_of_url, utcnow
 
 TABLE = "_migration_hashes"
 CREATE_TABLE = {
@@ -72,10 +72,8 @@ class Problem:
 
 
 def backend_dialect(backend: Any) -> str:
-    scheme = backend.uri.scheme
-    if scheme.startswith("sqlite"):
-        return "sqlite"
-    return "postgresql" if scheme.startswith(("postgres", "psql")) else "mysql"
+    """The dialect of a yoyo backend (its URL is `yoyo_url`'s)."""
+    return dialect_of_url(f"{backend.uri.scheme}://")
 
 
 class Ledger:

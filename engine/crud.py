@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from engine import iso_time
@@ -42,8 +42,9 @@ class Filter:
     # `type: datetime` in the config: ISO 8601 values, compared as naive UTC (engine.iso_time)
     datetime: bool = False
 
+    @cached_property
     def names(self) -> list[tuple[str, str]]:
-        """(query parameter, operator) pairs."""
+        """(query parameter, operator) pairs (worked out once per endpoint revision)."""
         if self.param:
             return [(self.param, self.ops[0])]
         return [(self.column if op == "eq" else f"{self.column}__{op}", op) for op in self.ops]
@@ -139,7 +140,7 @@ class CrudConfig:
             properties[self.children.param] = {
                 "type": "boolean", "description": "Also the rows of the children."}
         for flt in self.filters:
-            for name, op in flt.names():
+            for name, op in flt.names:
                 if op == "in":
                     properties[name] = {"type": "array", "items": flt.schema, "maxItems": 100}
                 elif op == "null":
@@ -211,7 +212,7 @@ def _where(config: CrudConfig, request: Request) -> tuple[list[str], list[Any]]:
         clauses.append(f"{q(column)} = ?")
         params.append(request.path[param])
     for flt in config.filters:
-        for name, op in flt.names():
+        for name, op in flt.names:
             if name not in request.query:
                 continue
             value = request.query[name]

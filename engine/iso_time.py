@@ -21,10 +21,9 @@ SCHEMA = {"type": "string", "maxLength": 40, "pattern": PATTERN,
                          "(+02:00); without one it is UTC. A date alone means its midnight UTC."}
 
 
-def parse(name: str, value: Any) -> datetime:
-    """`value` as a naive UTC datetime; 400 VALIDATION_FAILED (naming `name`) otherwise."""
+def to_utc(text: str) -> datetime:
+    """ISO 8601 text as a naive UTC datetime (no offset: UTC); ValueError when it is none."""
     try:
-        text = str(value)
         if "." in text:  # NOTE: fromisoformat takes 1-6 fraction digits only (3.11)
             head, _, tail = text.partition(".")
             digits = len(tail) - len(tail.lstrip("0123456789"))
@@ -32,8 +31,16 @@ def parse(name: str, value: Any) -> datetime:
         moment = datetime.fromisoformat(text.replace("z", "Z"))
         if moment.tzinfo is not None:
             moment = moment.astimezone(UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):  # NOTE: an offset can push year 1/9999 out of range
+    except OverflowError:  # NOTE: an offset can push year 1/9999 out of range
+        raise ValueError(f"{text!r} is out of range") from None
+    return moment
+
+
+def parse(name: str, value: Any) -> datetime:
+    """`value` as a naive UTC datetime; 400 VALIDATION_FAILED (naming `name`) otherwise."""
+    try:
+        return to_utc(str(value))
+    except ValueError:
         message = f"{name}: {value!r} is not an ISO 8601 date-time"
         raise ValidationFailed(f"Invalid query: {message}", details=[
             {"in": "query", "field": name, "rule": "date-time", "message": message}]) from None
-    return moment

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from engine import iso_time
 from engine.db import Connection, is_error, placeholders, utcnow
 from engine.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from engine.registry import Request, Result, handler
@@ -51,13 +52,10 @@ def _run_after(value: str | None, now: datetime) -> datetime:
     if value is None:
         return now
     try:
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):  # NOTE: an offset can push year 1/9999 out of range
+        return iso_time.to_utc(value)
+    except ValueError:
         raise BadRequest(f"run_after {value!r} is not an ISO 8601 date-time.",
                          code="INVALID_RUN_AFTER") from None
-    return moment
 
 
 class _Types:

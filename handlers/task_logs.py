@@ -8,11 +8,11 @@ not refused, so a chatty handler never fails its task over logging; the first dr
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-from engine import config
+from engine import config, iso_time
 from engine.db import Connection, utcnow
 from engine.errors import BadRequest
 from engine.registry import Request, Result, handler
@@ -50,12 +50,10 @@ def _at(line: dict[str, Any], index: int, now: datetime) -> datetime:
     if "at" not in line:
         return now
     try:
-        moment = datetime.fromisoformat(line["at"])
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
+        moment = iso_time.to_utc(line["at"])
         if moment.year < MIN_YEAR:  # NOTE: MySQL's DATETIME starts at year 1000
             raise ValueError
-    except (ValueError, OverflowError):
+    except ValueError:
         raise BadRequest(f"lines.{index}.at {line['at']!r} is not an ISO 8601 date-time "
                          f"after {MIN_YEAR}.", code="INVALID_LOG_TIME") from None
     return moment
