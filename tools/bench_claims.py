@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
                                               else None), db_tree=postgres)
         rows = measure(port, keys["worker"], meter, loader, args)
         if not postgres:  # NOTE: the counter wraps PyMySQL's connection class
+            loader.fill_to(2 * (args.batch + 1))  # the last run may have drained the queue
             print("\n## SQL round trips per request\n")
             print("\n".join(round_trips(env, keys["worker"], args.batch)))
         print(f"\n## EXPLAIN of the claim SELECTs ({max(args.pending):,} pending)\n")
