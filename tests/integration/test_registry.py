@@ -41,7 +41,9 @@ def test_rebuilds_only_on_a_new_revision(shared_database):
     rawdb.execute(shared_database.url,
                   "UPDATE api_endpoints SET is_active = 0 WHERE path = '/api/health'")
     try:
-        if time.monotonic() < checked + INTERVAL * 0.9:  # (a slow machine may be past it)
+        # NOTE: PostgreSQL's NOTIFY may wake the check at once (engine/db_listen.py): by design
+        if (shared_database.dialect != "postgresql"
+                and time.monotonic() < checked + INTERVAL * 0.9):  # (a slow machine may be past it)
             assert registry.current() is first  # not before the interval is over
         next_check()
         second = registry.current()
