@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import pymysql
 
+from engine.datetime_text import sql_text
 from engine.errors import BadRequest, DatabaseFull, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -62,20 +63,6 @@ def _parse_datetime(raw: bytes) -> datetime:
     return datetime.fromisoformat(raw.decode())
 
 
-# PERF: the last datetime written and its text. A state change writes its one `now` into
-# several columns and rows (updated_at, claimed_at, history, events): isoformat costs ~7,000
-# instructions a call, the identity check a few. A tuple, so threads swap it whole.
-_last_adapted: tuple[datetime | None, str] = (None, "")
-
-
-def _adapt_datetime(value: datetime) -> str:
-    global _last_adapted
-    last = _last_adapted
-    if last[0] is value:
-        return last[1]
-    text = value.isoformat(" ", "microseconds")
-    _last_adapted = (value, text)
-    return text
 
 
 def use_sqlite_types() -> None:
@@ -87,7 +74,7 @@ def use_sqlite_types() -> None:
     process compares with a space, so a task due now looked due tomorrow ('T' > ' '). Hence
     this runs at import, for every new connection and after migrating.
     """
-    sqlite3.register_adapter(datetime, _adapt_datetime)
+    sqlite3.register_adapter(datetime, sql_text)  # PERF: remembered
     sqlite3.register_converter("DATETIME", _parse_datetime)
     sqlite3.register_converter("BOOLEAN", lambda raw: raw not in (b"0", b""))
 

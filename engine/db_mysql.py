@@ -15,6 +15,7 @@ import pymysql.converters
 from pymysql.constants import CLIENT
 from pymysql.cursors import RE_INSERT_VALUES
 
+from engine.datetime_text import remember
 from engine.db import (
     _LOST_CONNECTION,
     _MYSQL_TIMEOUTS,
@@ -32,18 +33,16 @@ _MYSQL_CONVERSIONS = dict(pymysql.converters.conversions)
 _MYSQL_CONVERSIONS[FIELD_TYPE.TINY] = lambda raw: raw not in ("0", b"0")
 
 
-# PERF: the last datetime literal, as engine/db.py's _adapt_datetime: a state change writes
-# its one `now` into several columns and rows.
-_last_literal: tuple[datetime | None, str] = (None, "")
+# PERF: remembered per value (engine/datetime_text.py): a state change writes its one `now`
+# into several columns and rows.
+_datetime_literals: dict[datetime, str] = {}
 
 
 def _datetime_literal(value: datetime) -> str:
-    global _last_literal
-    last = _last_literal
-    if last[0] is value:
-        return last[1]
-    text = f"'{value.isoformat(' ')}'"  # PyMySQL's form: microseconds if any
-    _last_literal = (value, text)
+    text = _datetime_literals.get(value)
+    if text is None or value.tzinfo is not None:
+        # PyMySQL's form: microseconds if any
+        text = remember(_datetime_literals, value, f"'{value.isoformat(' ')}'")
     return text
 
 

@@ -24,10 +24,12 @@ from typing import Any
 
 import orjson
 
+from engine.datetime_text import api_text
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat(timespec="microseconds") + "Z"
+        return api_text(value)
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, bytes):
@@ -45,3 +47,8 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
     except TypeError:  # orjson.JSONEncodeError is a TypeError
         return _STANDARD.encode(value).encode()
+
+
+def text(value: Any) -> str:
+    """`dumps` as a str: the JSON a row stores (an event's payload, a task's result)."""
+    return dumps(value).decode()

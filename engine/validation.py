@@ -190,12 +190,18 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+# PERF: built once; json.loads with any keyword builds a decoder (and its scanner) per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite_float,
+                            object_pairs_hook=_no_duplicate_keys)
+
+
 def parse_json(raw: bytes) -> Any:
     """Parse a request body strictly: UTF-8, no NaN/Infinity, no duplicate keys, bounded depth."""
     try:
         text = raw.decode("utf-8")
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float,
-                           object_pairs_hook=_no_duplicate_keys)
+        if text.startswith("\ufeff"):  # as json.loads says it
+            raise ValueError("Unexpected UTF-8 BOM (decode using utf-8-sig)")
+        value = _DECODER.decode(text)
     except UnicodeDecodeError:
         raise BadRequest("The request body is not valid UTF-8.", code="INVALID_JSON") from None
     except RecursionError:
@@ -203,7 +209,10 @@ def parse_json(raw: bytes) -> Any:
     except ValueError as exc:
         raise BadRequest(f"The request body is not valid JSON: {exc}.",
                          code="INVALID_JSON") from None
-    if _depth(value) > MAX_JSON_DEPTH:
+    # PERF: a body with no more brackets than the limit cannot nest deeper; only others are
+    # walked (two C-level counts against a walk of every value).
+    brackets = raw.count(b"[") + raw.count(b"{")
+    if brackets > MAX_JSON_DEPTH and _depth(value) > MAX_JSON_DEPTH:
         raise BadRequest(f"The JSON body is nested deeper than {MAX_JSON_DEPTH} levels.",
                          code="INVALID_JSON")
     # PERF: the walk only for bodies that escape a surrogate at all (a regex over the text).

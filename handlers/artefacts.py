@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from engine.datetime_text import api_text
 from engine.db import Connection, utcnow
 from engine.errors import BadRequest, Conflict
 from engine.registry import Request, Result, handler
@@ -57,7 +58,7 @@ def _sha256(value: str | None) -> str | None:
 
 
 def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="microseconds") + "Z"
+    return api_text(value)
 
 
 def artefact_document(row: dict[str, Any]) -> dict[str, Any]:

@@ -5,13 +5,14 @@ All of it happens on the caller's connection, inside the request's one transacti
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from engine import json_encode
+from engine.datetime_text import api_text
 from engine.db import Connection, placeholders, utcnow
 from engine.errors import NotFound
 from handlers.log_lines import (
@@ -125,7 +126,7 @@ class Transition:
 def record_many(conn: Connection, transitions: list[Transition], now: datetime) -> None:
     """Write the history rows, outbox events and status log lines of `transitions` (batched)."""
     histories, events, lines = [], [], []
-    stamp = now.isoformat(timespec="microseconds") + "Z"
+    stamp = api_text(now)
     for t in transitions:
         task, attempt = t.task, t.task.get("attempts", 0)
         if t.history:
@@ -146,7 +147,7 @@ def record_many(conn: Connection, transitions: list[Transition], now: datetime) 
             "message": t.message, "parent_id": task.get("parent_id"),
         }
         events.append((task["id"], t.event_type, f"{attempt}:{t.transition or t.change}",
-                       json.dumps(payload, separators=(",", ":")), now))
+                       json_encode.text(payload), now))
     conn.defer_many(INSERT_HISTORY, histories)
     conn.defer_many(INSERT_EVENT[conn.dialect], events)
     conn.defer_many(INSERT_LOG, lines)
@@ -196,7 +197,7 @@ def finish(conn: Connection, task: dict[str, Any], status: Status, *, now: datet
            worker_id: str | None = None, change: str | None = None,
            message: str | None = None) -> None:
     """Move `task` to a final status and settle what waits on it (dependents, parent)."""
-    conn.defer(FINISH_TASK, [status, None if result is None else json.dumps(result), error,
+    conn.defer(FINISH_TASK, [status, None if result is None else json_encode.text(result), error,
                              error_code, now, now, task["id"]])
     record(conn, task, change=change or status, event_type="task.status.changed",
            status=status, previous_status=task["status"], now=now, worker_id=worker_id,
@@ -237,7 +238,7 @@ def complete_many(conn: Connection, done: list[tuple[dict[str, Any], Any]], *, n
     """`finish(task, COMPLETED, result=...)` for many claimed tasks without a parent, batched."""
     ids = [task["id"] for task, _ in done]
     values = [value for task, result in done
-              for value in (task["id"], None if result is None else json.dumps(result))]
+              for value in (task["id"], None if result is None else json_encode.text(result))]
     cases = " ".join(["WHEN ? THEN ?"] * len(done))
     conn.defer(FINISH_COMPLETED.format(cases=cases, ids=placeholders(len(ids))),
                [*values, now, now, *ids])

@@ -9,8 +9,9 @@ transaction that holds the single `event_sequence` row, from above the last numb
 A number is given only to a visible (committed) row and every later number is higher, so a consumer
 that stores its cursor misses nothing and sees nothing twice. Writers never touch the counter (no
 hot row on the write path); the order among transactions that overlapped is the order of their ids,
-and a task's own events keep their order because its transitions lock the task row. SQLite
-serializes writers, so there a trigger copies the id (migration 0004) and nothing is left to do.
+and a task's own events keep their order because its transitions lock the task row. On SQLite,
+whose writers take turns, the numbers come out equal to the ids (a trigger used to copy them at
+INSERT: migration 0015 says why no more).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine import crud
+from engine.datetime_text import api_text
 from engine.db import Connection, utcnow
 from engine.registry import Request, Result, handler
 from handlers.artefacts import task_artefacts
@@ -44,7 +45,7 @@ LIST_CONFIG = crud.CrudConfig.from_dict({
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="microseconds") + "Z"
+    return None if value is None else api_text(value)
 
 
 def _eta(row: dict[str, Any]) -> int | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import threading
 
 import pytest
@@ -44,6 +45,23 @@ def test_parse_json_accepts():
     assert parse_json(b'{"a": "\\\\ud800"}') == {"a": "\\ud800"}  # an escaped backslash
     depth = MAX_JSON_DEPTH - 1
     assert parse_json(b"[" * depth + b"]" * depth)
+
+
+def test_parse_json_depth_counts_nesting_not_brackets():
+    """Only bodies with more brackets than the limit are walked; brackets inside strings or
+    side by side are no nesting (and one level too deep among many flat ones still is)."""
+    in_strings = {"a": "[" * 500, "b": "{" * 500}
+    assert parse_json(json.dumps(in_strings).encode()) == in_strings
+    flat = [[i] for i in range(500)]
+    assert parse_json(json.dumps(flat).encode()) == flat
+    deep = json.dumps([*flat, json.loads("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH)])
+    with pytest.raises(BadRequest, match="nested deeper"):
+        parse_json(deep.encode())
+
+
+def test_parse_json_refuses_a_byte_order_mark():
+    with pytest.raises(BadRequest, match="BOM"):
+        parse_json(b'\xef\xbb\xbf{"a": 1}')
 
 
 def details(validator: Validator, instance) -> list[tuple]:
