@@ -32,6 +32,9 @@ _RETRY_TRANSACTION = {1213, 1205}  # deadlock, lock wait timeout: the transactio
 _MISSING_SCHEMA = {1146, 1049}  # no such table / database: not migrated yet, or dropped
 _STORAGE_FULL = {1114, 1021}  # table full, disk full
 _TOO_LONG = {1406, 1264}  # data too long for a column (TEXT: 65,535 bytes), out of range
+# "Incorrect string value": MariaDB's report of a text cut at its column's size inside a
+# multibyte character (our strings are valid UTF-8); "incorrect integer value" etc. otherwise.
+_INCORRECT_VALUE = 1366
 _MAX_ATTEMPTS = 3
 # Seconds PyMySQL waits to connect, and for each read and write on the socket, unless the URL's
 # query says otherwise (`?read_timeout=30`): a database that stops answering costs a request a
@@ -249,10 +252,15 @@ class Database:
                     raise
                 raise _unavailable(exc) from exc
             except pymysql.err.DataError as exc:  # a value the client sent does not fit
-                if _mysql_code(exc) not in _TOO_LONG:
+                code = _mysql_code(exc)
+                if code in _TOO_LONG or (code == _INCORRECT_VALUE
+                                         and "string value" in str(exc.args[1:2])):
+                    raise BadRequest(f"A value is too large to store: {exc.args[1]}.",
+                                     code="VALUE_TOO_LONG") from exc
+                if code != _INCORRECT_VALUE:
                     raise
-                raise BadRequest(f"A value is too large to store: {exc.args[1]}.",
-                                 code="VALUE_TOO_LONG") from exc
+                raise BadRequest(f"A value does not fit its column: {exc.args[1]}.",
+                                 code="INVALID_VALUE") from exc
         raise AssertionError("unreachable")
 
     def close(self) -> None:

@@ -220,6 +220,8 @@ def run(args: argparse.Namespace) -> tuple[str, dict[str, float], str]:
             counts = bench_lifecycle_instructions.run(env, args.lifecycles, args.batches, tuple(
                 zip(SERVERS, ("engine", "handwritten-claims"), strict=True)))
             text, ratios = bench_lifecycle_instructions.table(counts)
+            text += "\n\n" + bench_lifecycle_instructions.floor_line(
+                bench_lifecycle_instructions.floor(env, args.lifecycles), counts)
             return text, ratios, (f"{args.db}, auth {args.auth}: both servers gunicorn 1 worker "
                                   f"x 1 thread under callgrind; {args.lifecycles} single "
                                   f"lifecycles and {args.batches} batches of "

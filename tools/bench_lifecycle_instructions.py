@@ -112,6 +112,34 @@ def measure(kind: str, env: dict[str, str], key: str, lifecycles: int,
         "batch-50": phase(_batch, batches, batches * BATCH)})
 
 
+def floor(env: dict[str, str], lifecycles: int) -> float:
+    """Instructions per single lifecycle of the HTTP floor (tools/bench/http_floor.py): the
+    same claim and complete requests on one connection, answered at once."""
+
+    def requests(port: int, count: int) -> None:
+        client = HttpClient(port, "")
+        for number in range(1, count + 1):
+            _checked(client.post("/api/tasks/claim", {"worker_id": WORKER}), "floor claim")
+            _checked(client.post(f"/api/tasks/{number}/complete", {
+                "worker_id": WORKER, "success": True, "result": {"ok": True}}), "floor complete")
+        client.close()
+
+    def counted(port: int) -> float:
+        requests(port, lifecycles)
+        return lifecycles
+
+    return bench_instructions.count("http-floor", env,
+                                    lambda port: requests(port, WARMUP_LIFECYCLES),
+                                    {"single": counted})["single"]
+
+
+def floor_line(floor_count: float, counts: dict[str, dict[str, float]]) -> str:
+    engine = counts["engine"]["single"]
+    return (f"HTTP floor (the same gunicorn answering at once, tools/bench/http_floor.py): "
+            f"{floor_count:,.0f} instructions per single lifecycle, {floor_count / engine:.1%} "
+            "of the engine's")
+
+
 def needed(lifecycles: int, batches: int) -> int:
     """Pending tasks one server's `measure` consumes."""
     return WARMUP_LIFECYCLES + lifecycles + (WARMUP_BATCHES + batches) * BATCH

@@ -23,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # The hand-written apps the benchmarks compare the engine with: --serve name -> module.
 APPS = {"handwritten": "tools.bench_handwritten_app",
-        "handwritten-claims": "tools.bench.handwritten_claims"}
+        "handwritten-claims": "tools.bench.handwritten_claims",
+        "http-floor": "tools.bench.http_floor"}
 
 
 def serve(kind: str) -> int:

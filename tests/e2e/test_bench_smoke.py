@@ -65,6 +65,9 @@ def test_the_lifecycle_instruction_count_prints_its_table() -> None:
         engine, hand = (int(cell.strip().replace(",", "")) for cell in row.split("|")[2:4])
         assert engine > 100_000 and hand > 100_000, row  # a whole server's work, not a stub
     assert "(target: engine >= 90% of hand-written)" in done.stdout
+    floor = next(line for line in done.stdout.splitlines() if line.startswith("HTTP floor"))
+    count = int(floor.split(": ", 1)[1].split(" instructions", 1)[0].replace(",", ""))
+    assert count > 100_000, floor  # two requests through gunicorn, not a stub
 
 
 def test_lifecycle_needs_the_instruction_count() -> None:
