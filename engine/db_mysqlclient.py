@@ -30,8 +30,14 @@ _CONVERSIONS[FIELD_TYPE.TINY] = lambda raw: raw not in (b"0", "0")
 
 
 def translated(exc: MySQLdb.Error) -> pymysql.err.MySQLError:
-    """The PyMySQL error of the same class name and arguments."""
-    kind = getattr(pymysql.err, type(exc).__name__, None)
+    """The PyMySQL error PyMySQL raises for the same server error, with the same arguments.
+
+    NOTE: by error number first: the two drivers file some numbers under different classes
+    (1366, a text cut inside a UTF-8 character, is PyMySQL's DataError but mysqlclient's
+    OperationalError, which read as "database unavailable"); then by class name.
+    """
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    kind = pymysql.err.error_map.get(code) or getattr(pymysql.err, type(exc).__name__, None)
     if not (isinstance(kind, type) and issubclass(kind, pymysql.err.MySQLError)):
         kind = pymysql.err.OperationalError
     return kind(*exc.args)
