@@ -49,9 +49,13 @@ CLAIM = ("UPDATE tasks SET status = 'claimed', claimed_by = ?, claimed_at = ?, h
          "progress_step = NULL, progress_message = NULL, progress_updated_at = NULL, "
          "progress_logged = NULL, cancel_requested = 0, updated_at = ? WHERE {ids}")
 # PERF: the candidates carry what the claimed task's document needs beyond what the claim sets,
-# so it is built here instead of read back (PyMySQL spends ~8 us per result column).
-CANDIDATE_COLUMNS = ("id, type_id, parent_id, params, result, error, error_code, priority, "
-                     "attempts, max_attempts, lease_seconds, run_after, created_at, completed_at")
+# so it is built here instead of read back (PyMySQL spends ~8 us per result column). A pending
+# task has no `result` and no `completed_at` (only a final status sets them, and a retry comes
+# from `claimed`), so those are not read; the merge order comes from the columns read anyway.
+CANDIDATE_COLUMNS = ("id, type_id, parent_id, params, error, error_code, priority, attempts, "
+                     "max_attempts, lease_seconds, run_after, created_at")
+SORT_VALUE = {"neg_priority": lambda row: -row["priority"], "attempts": lambda row: row["attempts"],
+              None: lambda row: row["id"]}
 TYPE_COLUMNS = f"id, is_active, max_concurrent, {CLAIMED}"
 TYPE_BY_ID = f"SELECT {TYPE_COLUMNS} FROM task_types WHERE id = ?"
 TYPE_BY_NAME = f"SELECT {TYPE_COLUMNS} FROM task_types WHERE name = ?"
@@ -71,7 +75,7 @@ def _candidates_sql(dialect: str, column: str | None, descending: bool, by_type:
     if excluded:
         where += f" AND type_id NOT IN ({placeholders(excluded)})"
     order = f"{order_column} {direction}" + (f", id {direction}" if column else "")
-    return (f"SELECT {CANDIDATE_COLUMNS}, {order_column} AS sort_value FROM tasks {hint} "
+    return (f"SELECT {CANDIDATE_COLUMNS} FROM tasks {hint} "
             f"WHERE {where} ORDER BY {order} LIMIT ?{LOCK[dialect]}")
 
 
@@ -135,11 +139,13 @@ def _pick(conn: Connection, body: dict[str, Any], types: list[dict[str, Any]], l
             rows += conn.fetchall(sql, [type_id, now, room])
     # NOTE: with several types (a pattern) each type's queue is read in index order and
     # merged here; rows locked but not taken are released when this transaction commits.
-    return _ordered(rows, descending)[:limit]
+    return _ordered(rows, column, descending)[:limit]
 
 
-def _ordered(rows: list[dict[str, Any]], descending: bool) -> list[dict[str, Any]]:
-    return sorted(rows, key=lambda r: (r["sort_value"], r["id"]), reverse=descending)
+def _ordered(rows: list[dict[str, Any]], column: str | None,
+             descending: bool) -> list[dict[str, Any]]:
+    value = SORT_VALUE[column]
+    return sorted(rows, key=lambda r: (value(r), r["id"]), reverse=descending)
 
 
 def _pick_any(conn: Connection, order: tuple[str | None, bool], types: list[dict[str, Any]],
@@ -162,7 +168,7 @@ def _pick_any(conn: Connection, order: tuple[str | None, bool], types: list[dict
         slots.lock({row["type_id"] for row in rows} & limited_ids)
         capped = cap(rows, limited_ids, slots, taken)
         if not capped or len(rows) < limit or len(taken) >= limit:
-            return _ordered(list(taken.values()), descending)[:limit]
+            return _ordered(list(taken.values()), column, descending)[:limit]
         excluded |= capped
 
 
@@ -177,7 +183,8 @@ def _claimed(conn: Connection, row: dict[str, Any], worker: str, lease: int,
              now: datetime) -> dict[str, Any]:
     """The task document of candidate `row` once CLAIM has run on it."""
     return document({
-        **row, "type": type_name(conn, row["type_id"]), "status": Status.CLAIMED,
+        **row, "result": None, "completed_at": None,
+        "type": type_name(conn, row["type_id"]), "status": Status.CLAIMED,
         "claimed_by": worker, "claimed_at": now,
         "lease_expires_at": now + timedelta(seconds=lease), "attempts": row["attempts"] + 1,
         "progress": 0, "progress_step": None, "progress_message": None,
