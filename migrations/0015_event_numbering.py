@@ -2,7 +2,7 @@
 
 SQLite copied each event's id into `seq` with an AFTER INSERT trigger (0004). A trigger runs as
 a sub-program of every INSERT: the event row was written twice and a NULL entry added to and
-taken out of both `seq` indexes, ~55,000 instructions per event (two events a lifecycle). Now
+taken out of both `seq` indexes, ~40,000 instructions per event (two events a lifecycle). Now
 `seq` stays NULL at INSERT on every database, and the feed's readers number committed events in
 batches (handlers/outbox.py), as they always did on MySQL and PostgreSQL. Their counter
 (`event_sequence`) was never moved on SQLite, so it starts from the highest id ever handed out:
