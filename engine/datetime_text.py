@@ -1,7 +1,7 @@
 """The two text forms of a stored (naive UTC) datetime, each computed once per value.
 
 `api_text`: `2026-12-02T15:00:00.000000Z`, as answers and event payloads carry it; `sql_text`:
-`2026-12-02 15:00:00.000000`, as SQLite stores it and PyMySQL-free SQL compares it.
+`2026-12-02 15:00:00.000000`, as SQLite stores and compares it.
 
 PERF: `datetime.isoformat` costs ~7,000 instructions (C printf), and a state change writes its
 one `now` into several columns, rows, the event payload and the answer: a claim used to format

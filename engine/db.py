@@ -66,8 +66,6 @@ def _parse_datetime(raw: bytes) -> datetime:
     return datetime.fromisoformat(raw.decode())
 
 
-
-
 def use_sqlite_types() -> None:
     """Register how SQLite stores datetimes (`2026-12-02 15:00:00.000000`) and reads columns.
 
@@ -252,14 +250,13 @@ class Database:
                     raise
                 raise _unavailable(exc) from exc
             except pymysql.err.DataError as exc:  # a value the client sent does not fit
-                code = _mysql_code(exc)
-                if code in _TOO_LONG or (code == _INCORRECT_VALUE
-                                         and "string value" in str(exc.args[1:2])):
-                    raise BadRequest(f"A value is too large to store: {exc.args[1]}.",
+                code, message = _mysql_code(exc), str(exc.args[-1]) if exc.args else ""
+                if code in _TOO_LONG or (code == _INCORRECT_VALUE and "string value" in message):
+                    raise BadRequest(f"A value is too large to store: {message}.",
                                      code="VALUE_TOO_LONG") from exc
                 if code != _INCORRECT_VALUE:
                     raise
-                raise BadRequest(f"A value does not fit its column: {exc.args[1]}.",
+                raise BadRequest(f"A value does not fit its column: {message}.",
                                  code="INVALID_VALUE") from exc
         raise AssertionError("unreachable")
 

@@ -57,14 +57,10 @@ def _sha256(value: str | None) -> str | None:
     return value.lower()
 
 
-def _iso(value: datetime) -> str:
-    return api_text(value)
-
-
 def artefact_document(row: dict[str, Any]) -> dict[str, Any]:
     return {"name": row["name"], "uri": row["uri"], "size_bytes": row["size_bytes"],
             "sha256": row["sha256"], "media_type": row["media_type"],
-            "attempt": row["attempt"], "created_at": _iso(row["created_at"])}
+            "attempt": row["attempt"], "created_at": api_text(row["created_at"])}
 
 
 def task_artefacts(conn: Connection, task_id: int) -> list[dict[str, Any]]:
